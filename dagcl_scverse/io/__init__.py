@@ -1,0 +1,1 @@
+"""Reading the deep-clustering literature's data files."""

@@ -1,0 +1,111 @@
+"""The dynamic graph-attention layer."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
+from torch_geometric.utils import softmax
+
+
+class DynamicGraphAttention(MessagePassing):
+    r"""Graph attention whose reach and width grow during training.
+
+    .. math::
+        \alpha_{ij} = \operatorname{softmax}_{j \in \mathcal{N}(i)}
+            \Big(\tfrac{1}{\tau}\,\mathrm{LeakyReLU}(a_s^\top W x_j + a_d^\top W x_i) + \log w_{ij}\Big)
+
+        x_i' = m \odot \Big((1 - s)\, W x_i + s \sum_{j \in \mathcal{N}(i)} \alpha_{ij} W x_j + b\Big)
+
+    with a learnable temperature :math:`\tau`, the aggregation strength :math:`s` and a
+    channel gate :math:`m` that keeps the first ``capacity * out_channels`` channels (the
+    boundary channel fractionally) and zeroes the rest. Edge weights :math:`w_{ij}` (kNN
+    connectivities) enter the attention logits, so strong graph edges start out preferred.
+
+    Parameters
+    ----------
+    in_channels
+        Size of each input feature vector.
+    out_channels
+        Size of each output feature vector (the channels the gate acts on).
+    negative_slope
+        Slope of the LeakyReLU in the attention logits.
+    learn_temperature
+        Whether the attention temperature is a trainable parameter (else fixed at 1).
+
+    Shapes:
+        - **input:** node features :math:`(N, F_{in})`, edge indices :math:`(2, E)`
+          (row 0 source, row 1 target), edge weights :math:`(E,)` optional
+        - **output:** node features :math:`(N, F_{out})`; with ``return_attention=True`` also
+          the attention coefficients :math:`(E,)`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        negative_slope: float = 0.2,
+        learn_temperature: bool = True,
+    ) -> None:
+        super().__init__(aggr="add", node_dim=0)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.negative_slope = negative_slope
+        self.lin = nn.Linear(in_channels, out_channels, bias=False)
+        self.att_src = nn.Parameter(torch.empty(out_channels))
+        self.att_dst = nn.Parameter(torch.empty(out_channels))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.log_temperature = nn.Parameter(torch.zeros(()), requires_grad=learn_temperature)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.lin.reset_parameters()
+        bound = 1.0 / math.sqrt(self.out_channels)
+        nn.init.uniform_(self.att_src, -bound, bound)
+        nn.init.uniform_(self.att_dst, -bound, bound)
+        nn.init.zeros_(self.bias)
+
+    @property
+    def temperature(self) -> Tensor:
+        return self.log_temperature.exp()
+
+    def channel_gate(self, capacity: float) -> Tensor:
+        """Per-channel multiplier: 1 for active channels, 0 for gated ones, fractional at the boundary."""
+        active = capacity * self.out_channels
+        idx = torch.arange(self.out_channels, device=self.bias.device, dtype=self.bias.dtype)
+        return (active - idx).clamp(0.0, 1.0)
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        edge_weight: Tensor | None = None,
+        *,
+        aggregation: float = 1.0,
+        capacity: float = 1.0,
+        return_attention: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        h = self.lin(x)
+        src, dst = edge_index[0], edge_index[1]
+        logits = F.leaky_relu(
+            (h * self.att_src).sum(-1)[src] + (h * self.att_dst).sum(-1)[dst], self.negative_slope
+        ) / self.temperature
+        if edge_weight is not None:
+            logits = logits + torch.log(edge_weight.clamp_min(1e-12))
+        alpha = softmax(logits, dst, num_nodes=x.shape[0])
+        neighbours = self.propagate(edge_index, x=h, alpha=alpha, size=(x.shape[0], x.shape[0]))
+        out = (1.0 - aggregation) * h + aggregation * neighbours + self.bias
+        out = out * self.channel_gate(capacity)
+        if return_attention:
+            return out, alpha
+        return out
+
+    def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
+        return alpha.unsqueeze(-1) * x_j
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"

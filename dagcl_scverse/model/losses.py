@@ -1,0 +1,42 @@
+"""DAGCL's loss terms. All are O(cells x dims) or O(edges x dims)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def reconstruction(x_hat: Tensor, x: Tensor) -> Tensor:
+    """Mean squared error between reconstruction and (log-normalised) input."""
+    return torch.mean((x_hat - x) ** 2)
+
+
+def _standardise(z: Tensor) -> Tensor:
+    return (z - z.mean(0)) / (z.std(0, unbiased=False) + 1e-6)
+
+
+def decorrelation(z: Tensor) -> Tensor:
+    """Mean squared off-diagonal correlation between latent dimensions (a d x d matrix)."""
+    d = z.shape[1]
+    zs = _standardise(z)
+    corr = zs.T @ zs / z.shape[0]
+    off = corr - torch.diag(torch.diagonal(corr))
+    return off.pow(2).sum() / (d * (d - 1))
+
+
+def graph_smoothness(z: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Tensor:
+    """Weighted mean squared distance of standardised embeddings across graph edges.
+
+    Standardising first means the term cannot be lowered by shrinking the embedding.
+    """
+    zs = _standardise(z)
+    diff = (zs[edge_index[0]] - zs[edge_index[1]]).pow(2).mean(1)
+    return (edge_weight * diff).sum() / edge_weight.sum().clamp_min(1e-12)
+
+
+def kl_divergence(p: Tensor, q: Tensor, mask: Tensor | None = None) -> Tensor:
+    """KL(p || q) per cell, averaged over the cells in ``mask`` (all cells if None)."""
+    per_cell = (p * (torch.log(p.clamp_min(1e-12)) - torch.log(q.clamp_min(1e-12)))).sum(1)
+    if mask is None:
+        return per_cell.mean()
+    return per_cell[mask].sum() / mask.sum().clamp_min(1)

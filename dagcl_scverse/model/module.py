@@ -1,0 +1,77 @@
+"""Encoder, decoder and Student-t cluster head of DAGCL."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .layers import DynamicGraphAttention
+
+
+class DAGCLModule(nn.Module):
+    """Graph-attention autoencoder with a Student-t clustering head.
+
+    Encoder: ``Linear -> ELU -> DynamicGraphAttention -> ELU -> Linear`` to the latent space;
+    decoder: a mirrored MLP back to the input features. Cluster centres are set with
+    :meth:`init_centres` after pre-training.
+
+    Parameters
+    ----------
+    n_features
+        Number of input features (genes or components).
+    hidden
+        Width of the first encoder layer.
+    attention_channels
+        Output channels of the attention layer (the gated channels).
+    latent
+        Dimension of the embedding.
+    learn_temperature
+        Passed to :class:`~dagcl_scverse.model.layers.DynamicGraphAttention`.
+    alpha
+        Degrees of freedom of the Student-t kernel.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        *,
+        hidden: int = 256,
+        attention_channels: int = 128,
+        latent: int = 32,
+        learn_temperature: bool = True,
+        alpha: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.input = nn.Sequential(nn.Linear(n_features, hidden), nn.ELU())
+        self.attention = DynamicGraphAttention(hidden, attention_channels, learn_temperature=learn_temperature)
+        self.to_latent = nn.Sequential(nn.ELU(), nn.Linear(attention_channels, latent))
+        self.decoder = nn.Sequential(
+            nn.Linear(latent, hidden), nn.ELU(), nn.Linear(hidden, n_features)
+        )
+        self.alpha = alpha
+        self.centres = nn.Parameter(torch.zeros(0, latent))
+
+    def encode(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        edge_weight: Tensor | None,
+        *,
+        aggregation: float,
+        capacity: float,
+    ) -> Tensor:
+        h = self.input(x)
+        h = self.attention(h, edge_index, edge_weight, aggregation=aggregation, capacity=capacity)
+        return self.to_latent(h)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    def init_centres(self, centres: Tensor) -> None:
+        self.centres = nn.Parameter(centres.detach().clone())
+
+    def soft_assign(self, z: Tensor) -> Tensor:
+        """Student-t soft assignment q (rows sum to 1), computed in the log domain."""
+        d2 = torch.cdist(z, self.centres).pow(2)
+        logits = -(self.alpha + 1.0) / 2.0 * torch.log1p(d2 / self.alpha)
+        return torch.softmax(logits, dim=1)

@@ -1,0 +1,246 @@
+"""DAGCL training: pre-train -> initialise centres -> self-train with scheduled, balanced KL."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import losses, schedules
+from .config import TrainingConfig
+from .kmeans import kmeans
+from .module import DAGCLModule
+from .sinkhorn import sinkhorn_balance
+
+HISTORY_SCALARS = (
+    "epoch",
+    "phase",
+    "loss_total",
+    "loss_recon",
+    "loss_decorrelation",
+    "loss_smoothness",
+    "loss_kl",
+    "gamma",
+    "capacity",
+    "aggregation",
+    "curriculum_share",
+    "label_change",
+    "assignment_entropy",
+    "confident_share",
+)
+
+
+class TrainingDivergedError(FloatingPointError):
+    """A loss became NaN or infinite during training."""
+
+
+@dataclass
+class TrainingResult:
+    """What a run produces, as numpy arrays on the CPU."""
+
+    embedding: np.ndarray
+    proba: np.ndarray
+    labels: np.ndarray
+    history: dict[str, np.ndarray]
+    stages: dict[str, np.ndarray] | None
+
+
+def _aggregation_capacity(config: TrainingConfig, progress: float) -> tuple[float, float]:
+    if config.dynamic_attention:
+        return schedules.aggregation(progress), schedules.capacity(progress)
+    return schedules.aggregation(1.0), 1.0
+
+
+def _targets(
+    q: torch.Tensor, proportions: torch.Tensor, t: float, config: TrainingConfig
+) -> torch.Tensor:
+    sharpen = schedules.sharpening(t)
+    if config.balance:
+        k = q.shape[1]
+        marginals = (1 - config.proportion_floor) * proportions + config.proportion_floor / k
+        p = sinkhorn_balance(torch.log(q.clamp_min(1e-12)), marginals / marginals.sum(), sharpen=sharpen)
+    else:
+        p = q.pow(sharpen)
+    return p / p.sum(1, keepdim=True)
+
+
+def _curriculum_mask(p: torch.Tensor, share: float) -> torch.Tensor:
+    n = p.shape[0]
+    n_keep = max(1, math.ceil(share * n))
+    order = torch.argsort(-p.max(1).values, stable=True)
+    mask = torch.zeros(n, dtype=torch.bool, device=p.device)
+    mask[order[:n_keep]] = True
+    return mask
+
+
+def _entropy(q: torch.Tensor) -> float:
+    k = q.shape[1]
+    h = -(q * torch.log(q.clamp_min(1e-12))).sum(1).mean().item()
+    return h / math.log(k) if k > 1 else 0.0
+
+
+def train(
+    features: np.ndarray,
+    edge_index: np.ndarray,
+    edge_weight: np.ndarray,
+    config: TrainingConfig,
+    *,
+    device: str | torch.device = "cpu",
+    progress_bar: bool = True,
+    stage_indices: np.ndarray | None = None,
+) -> TrainingResult:
+    """Train DAGCL on a cell graph and return embedding, soft assignments and history.
+
+    Parameters
+    ----------
+    features
+        ``(n, f)`` dense float array of input features.
+    edge_index
+        ``(2, E)`` int array, row 0 the source and row 1 the target cell of each edge;
+        every cell must have at least one incoming edge.
+    edge_weight
+        ``(E,)`` positive edge weights.
+    config
+        Resolved settings.
+    device
+        Torch device to train on.
+    progress_bar
+        Show a tqdm bar over epochs.
+    stage_indices
+        Cells whose embedding and labels are snapshotted at ``config.stage_progress``.
+    """
+    device = torch.device(device)
+    k = config.n_clusters
+    n = features.shape[0]
+    total_epochs = config.pretrain_epochs + config.epochs
+    fork_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(config.random_state)
+        generator = torch.Generator().manual_seed(config.random_state)
+        x = torch.as_tensor(features, dtype=torch.float32, device=device)
+        ei = torch.as_tensor(edge_index, dtype=torch.long, device=device)
+        ew = torch.as_tensor(edge_weight, dtype=torch.float32, device=device)
+        model = DAGCLModule(
+            x.shape[1],
+            hidden=config.hidden,
+            attention_channels=config.attention_channels,
+            latent=config.latent,
+            learn_temperature=config.dynamic_attention,
+        ).to(device)
+        optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+
+        history = {name: np.full(total_epochs, np.nan) for name in HISTORY_SCALARS}
+        history["cluster_sizes"] = np.full((total_epochs, k), np.nan)
+        stage_epochs = {
+            config.pretrain_epochs + round(p * max(config.epochs - 1, 0)): i
+            for i, p in enumerate(config.stage_progress)
+        }
+        stages = None
+        if stage_epochs and stage_indices is not None:
+            stages = {
+                "progress": np.asarray(config.stage_progress, dtype=float),
+                "indices": np.asarray(stage_indices, dtype=np.int64),
+                "latent": np.zeros((len(config.stage_progress), len(stage_indices), config.latent), np.float32),
+                "labels": np.zeros((len(config.stage_progress), len(stage_indices)), np.int64),
+            }
+        stage_idx = torch.as_tensor(stage_indices if stages else [], dtype=torch.long, device=device)
+
+        p = mask = reference_labels = proportions = None
+        bar = tqdm(range(total_epochs), desc="DAGCL", disable=not progress_bar, unit="epoch")
+        for epoch in bar:
+            phase = int(epoch >= config.pretrain_epochs)
+            progress = epoch / max(total_epochs - 1, 1)
+            agg, cap = _aggregation_capacity(config, progress)
+
+            if epoch == config.pretrain_epochs:
+                with torch.no_grad():
+                    z = model.encode(x, ei, ew, aggregation=agg, capacity=cap)
+                centres, reference_labels = kmeans(z, k, seed=config.random_state)
+                model.init_centres(centres)
+                optimiser.add_param_group({"params": [model.centres]})
+                proportions = torch.bincount(reference_labels, minlength=k).to(z) / n
+
+            model.train()
+            optimiser.zero_grad(set_to_none=True)
+            z = model.encode(x, ei, ew, aggregation=agg, capacity=cap)
+            recon_idx = torch.randperm(n, generator=generator)[: config.recon_cells].to(device)
+            loss_recon = losses.reconstruction(model.decode(z[recon_idx]), x[recon_idx])
+            loss_decor = losses.decorrelation(z)
+            loss_smooth = losses.graph_smoothness(z, ei, ew)
+            loss = loss_recon + config.weight_decorrelation * loss_decor + config.weight_smoothness * loss_smooth
+            record = {
+                "capacity": cap,
+                "aggregation": agg,
+            }
+
+            if phase == 1:
+                t = (epoch - config.pretrain_epochs) / max(config.epochs - 1, 1)
+                q = model.soft_assign(z)
+                q_detached = q.detach()
+                labels = q_detached.argmax(1)
+                if (epoch - config.pretrain_epochs) % config.update_interval == 0:
+                    counts = torch.bincount(labels, minlength=k).to(q) / n
+                    record["label_change"] = (labels != reference_labels).float().mean().item()
+                    proportions = (1 - config.proportion_momentum) * proportions + config.proportion_momentum * counts
+                    p = _targets(q_detached, proportions, t, config)
+                    share = schedules.curriculum_share(t) if config.curriculum else 1.0
+                    mask = _curriculum_mask(p, share)
+                    reference_labels = labels
+                else:
+                    record["label_change"] = (labels != reference_labels).float().mean().item()
+                gamma = schedules.gamma(t, config.schedule)
+                loss_kl = losses.kl_divergence(p, q, mask)
+                loss = loss + gamma * config.weight_kl * loss_kl
+                record.update(
+                    gamma=gamma,
+                    loss_kl=loss_kl.item(),
+                    curriculum_share=mask.float().mean().item(),
+                    assignment_entropy=_entropy(q_detached),
+                    confident_share=(q_detached.max(1).values >= config.confidence_threshold).float().mean().item(),
+                )
+                history["cluster_sizes"][epoch] = torch.bincount(labels, minlength=k).cpu().numpy()
+                if stages is not None and epoch in stage_epochs:
+                    s = stage_epochs[epoch]
+                    stages["latent"][s] = z.detach()[stage_idx].cpu().numpy()
+                    stages["labels"][s] = labels[stage_idx].cpu().numpy()
+
+            if not torch.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"The DAGCL loss became {loss.item()} at epoch {epoch}. Try a lower `lr` "
+                    "(e.g. lr=1e-4) and check that the features are log-normalised and finite."
+                )
+            loss.backward()
+            optimiser.step()
+
+            record.update(
+                epoch=epoch,
+                phase=phase,
+                loss_total=loss.item(),
+                loss_recon=loss_recon.item(),
+                loss_decorrelation=loss_decor.item(),
+                loss_smoothness=loss_smooth.item(),
+            )
+            for name, value in record.items():
+                history[name][epoch] = value
+            bar.set_postfix(
+                phase="pretrain" if phase == 0 else "self-train",
+                loss=f"{record['loss_total']:.3g}",
+                kl=f"{record.get('loss_kl', float('nan')):.3g}",
+                refresh=False,
+            )
+
+        model.eval()
+        with torch.no_grad():
+            agg, cap = _aggregation_capacity(config, 1.0)
+            z = model.encode(x, ei, ew, aggregation=agg, capacity=cap)
+            q = model.soft_assign(z)
+    return TrainingResult(
+        embedding=z.cpu().numpy(),
+        proba=q.cpu().numpy(),
+        labels=q.argmax(1).cpu().numpy(),
+        history=history,
+        stages=stages,
+    )
