@@ -91,9 +91,10 @@ class DynamicGraphAttention(MessagePassing):
     ) -> Tensor | tuple[Tensor, Tensor]:
         h = self.lin(x)
         src, dst = edge_index[0], edge_index[1]
-        logits = F.leaky_relu(
-            (h * self.att_src).sum(-1)[src] + (h * self.att_dst).sum(-1)[dst], self.negative_slope
-        ) / self.temperature
+        # index_select rather than advanced indexing: its backward is deterministic on CPU
+        score_src = torch.index_select((h * self.att_src).sum(-1), 0, src)
+        score_dst = torch.index_select((h * self.att_dst).sum(-1), 0, dst)
+        logits = F.leaky_relu(score_src + score_dst, self.negative_slope) / self.temperature
         if edge_weight is not None:
             logits = logits + torch.log(edge_weight.clamp_min(1e-12))
         alpha = softmax(logits, dst, num_nodes=x.shape[0])

@@ -30,7 +30,7 @@ def graph_smoothness(z: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Tens
     Standardising first means the term cannot be lowered by shrinking the embedding.
     """
     zs = _standardise(z)
-    diff = (zs[edge_index[0]] - zs[edge_index[1]]).pow(2).mean(1)
+    diff = (torch.index_select(zs, 0, edge_index[0]) - torch.index_select(zs, 0, edge_index[1])).pow(2).mean(1)
     return (edge_weight * diff).sum() / edge_weight.sum().clamp_min(1e-12)
 
 
@@ -39,4 +39,5 @@ def kl_divergence(p: Tensor, q: Tensor, mask: Tensor | None = None) -> Tensor:
     per_cell = (p * (torch.log(p.clamp_min(1e-12)) - torch.log(q.clamp_min(1e-12)))).sum(1)
     if mask is None:
         return per_cell.mean()
-    return per_cell[mask].sum() / mask.sum().clamp_min(1)
+    weights = mask.to(per_cell.dtype)
+    return (per_cell * weights).sum() / weights.sum().clamp_min(1)

@@ -167,7 +167,9 @@ def train(
             optimiser.zero_grad(set_to_none=True)
             z = model.encode(x, ei, ew, aggregation=agg, capacity=cap)
             recon_idx = torch.randperm(n, generator=generator)[: config.recon_cells].to(device)
-            loss_recon = losses.reconstruction(model.decode(z[recon_idx]), x[recon_idx])
+            loss_recon = losses.reconstruction(
+                model.decode(torch.index_select(z, 0, recon_idx)), torch.index_select(x, 0, recon_idx)
+            )
             loss_decor = losses.decorrelation(z)
             loss_smooth = losses.graph_smoothness(z, ei, ew)
             loss = loss_recon + config.weight_decorrelation * loss_decor + config.weight_smoothness * loss_smooth
@@ -237,6 +239,12 @@ def train(
             agg, cap = _aggregation_capacity(config, 1.0)
             z = model.encode(x, ei, ew, aggregation=agg, capacity=cap)
             q = model.soft_assign(z)
+        if stages is not None:
+            # the snapshot at the end of self-training is the final result itself
+            for s, p_stage in enumerate(config.stage_progress):
+                if p_stage >= 1.0:
+                    stages["latent"][s] = z[stage_idx].cpu().numpy()
+                    stages["labels"][s] = q.argmax(1)[stage_idx].cpu().numpy()
     return TrainingResult(
         embedding=z.cpu().numpy(),
         proba=q.cpu().numpy(),
