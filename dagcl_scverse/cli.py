@@ -1,0 +1,413 @@
+"""The ``dagcl`` command: train DAGCL on an h5 or h5ad file (``dagcl train``), or run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+STANDARD_PIPELINE = (
+    "filter_genes(min_counts=1), normalize_total(target_sum=1e4), log1p,\n"
+    "  highly_variable_genes(n_top_genes=2000, subset=True), pca(n_comps=50), neighbors(n_neighbors=15)"
+)
+
+TRAIN_DESCRIPTION = f"""\
+Cluster the cells of FILE with DAGCL and write the result as an h5ad.
+
+FILE is either an h5 file in the deep-clustering literature's layout (X: cells x genes
+counts, Y: integer cell-type codes, optional ADT_X; see dagcl_scverse.io.read_h5) or an
+.h5ad. Raw counts go through the standard pipeline
+  {STANDARD_PIPELINE}
+unless the h5ad already carries a neighbour graph (uns["neighbors"]), which is then used as is.
+
+The number of clusters is estimated with Leiden (resolution 1) on the same graph unless
+--n-clusters is given; cell-type labels (--labels-key) are only used to score the result
+(ACC / NMI / ARI), never to train or to choose k. The literature's protocol passes the true
+number of cell types explicitly, e.g. --n-clusters 13 for the mouse pancreas data.
+
+example:
+  dagcl train --data Maayan_Mouse_Pancreas_cell_1.h5 --epochs 200 --lr 1e-3 --seed 0 --out r.h5ad
+"""
+
+DEMO_DESCRIPTION = f"""\
+Cluster the shipped mouse pancreas data set (822 cells, 13 annotated types) with DAGCL:
+the standard pipeline
+  {STANDARD_PIPELINE}
+k estimated by Leiden, scores against the annotation (ACC / NMI / ARI), and writes the h5ad,
+umap.png and curriculum.png into OUT_DIR.
+"""
+
+DEMO_FILE = "mouse_pancreas_dagcl.h5ad"
+
+
+class UserError(Exception):
+    """A problem with the command's input; reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _n_clusters(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected at least 2 clusters, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _message(error: BaseException) -> str:
+    # str(KeyError("x")) is "'x'": use the message itself
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(str(text).split())
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    from .model.schedules import SCHEDULES
+
+    parser.add_argument(
+        "--n-clusters", type=_n_clusters, metavar="K",
+        help="number of clusters (default: estimated by Leiden; never taken from the labels)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--epochs", type=_positive_int, metavar="N",
+        help="pre-training and self-training epochs, N each, unless --pretrain-epochs is given "
+        "(default: size-aware)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pretrain-epochs", type=_positive_int, metavar="N", help="pre-training epochs (default: as --epochs)"
+    )
+    parser.add_argument(
+        "--lr", type=_learning_rate, default=1e-3, metavar="X", help="learning rate (default: 1e-3)"
+    )
+    parser.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default: 0)")
+    parser.add_argument(
+        "--schedule", choices=SCHEDULES, default="convex",
+        help="shape of the KL weight over self-training (default: convex)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto",
+        help="where to train (default: auto, CUDA when available)",
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dagcl`` argument parser with its ``train`` and ``demo`` subcommands."""
+    from . import __version__
+
+    parser = _Parser(
+        prog="dagcl",
+        description="DAGCL: curriculum graph-attention deep clustering of single cells.",
+    )
+    parser.add_argument("--version", action="version", version=f"dagcl-scverse {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{train,demo}")
+
+    train = commands.add_parser(
+        "train",
+        help="cluster the cells of an h5 or h5ad file",
+        description=TRAIN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("--data", required=True, metavar="FILE", help="literature h5 file or .h5ad")
+    _add_run_options(train)
+    train.add_argument(
+        "--labels-key", metavar="KEY",
+        help="obs column (or the h5's Y) with the known cell types, used for scoring only (default: cell_type)",
+    )  # fmt: skip
+    train.add_argument(
+        "--out", metavar="OUT.h5ad", help="where to write the result (default: <FILE stem>_dagcl.h5ad here)"
+    )
+    train.add_argument("--figures", metavar="DIR", help="also write umap.png and curriculum.png into DIR")
+    train.set_defaults(handler=_train)
+
+    demo = commands.add_parser(
+        "demo",
+        help="cluster the shipped mouse pancreas data set and write results and figures",
+        description=DEMO_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "--out-dir", default="dagcl-demo", metavar="OUT_DIR", help="output folder (default: ./dagcl-demo)"
+    )
+    demo.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default: 0)")
+    demo.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to train (default: auto)"
+    )
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _is_counts(matrix) -> bool:
+    """Whether a sample of ``matrix`` is non-negative and integer-valued."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix).ravel()
+    values = np.asarray(values[:1_000_000])
+    return bool(np.isfinite(values).all() and (values >= 0).all() and np.array_equal(values, np.round(values)))
+
+
+def standard_pipeline(adata) -> None:
+    """DESIGN.md's standard preprocessing of raw counts in ``adata.X``, in place.
+
+    Counts are kept in ``layers["counts"]``; the number of principal components is capped for
+    tiny data sets.
+    """
+    import numpy as np
+    import scanpy as sc
+
+    if "counts" not in adata.layers:
+        adata.layers["counts"] = adata.X.copy()
+    adata.X = adata.X.astype(np.float32)
+    sc.pp.filter_genes(adata, min_counts=1)
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    sc.pp.highly_variable_genes(adata, n_top_genes=2000, subset=True)
+    sc.pp.pca(adata, n_comps=min(50, adata.n_obs - 1, adata.n_vars - 1))
+    sc.pp.neighbors(adata, n_neighbors=15)
+
+
+def _read(path: Path):
+    import anndata as ad
+
+    from .io import read_h5
+
+    if not path.exists():
+        raise UserError(f"no such file: '{path}'")
+    try:
+        if path.suffix == ".h5ad":
+            return ad.read_h5ad(path)
+        return read_h5(path)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"cannot read '{path}': {_message(error)}") from None
+
+
+def _prepare(adata) -> str:
+    """Apply the standard pipeline unless a neighbour graph exists; describe what was done."""
+    if "neighbors" in adata.uns:
+        return "using the neighbour graph stored in the file"
+    if "counts" in adata.layers and _is_counts(adata.layers["counts"]):
+        adata.X = adata.layers["counts"].copy()
+    elif not _is_counts(adata.X):
+        raise UserError(
+            "X holds no raw counts (negative or non-integer values) and there is no neighbour graph: "
+            "store raw counts in X or layers['counts'], or run sc.pp.neighbors and save the h5ad first"
+        )
+    n_genes = adata.n_vars
+    standard_pipeline(adata)
+    n_pcs = adata.obsm["X_pca"].shape[1]
+    return f"standard pipeline: {n_genes} genes -> {adata.n_vars} highly variable, PCA {n_pcs}, 15 neighbours"
+
+
+def _format_scores(scores: dict) -> str:
+    return (
+        f"ACC {scores['acc']:.3f}  NMI {scores['nmi']:.3f}  ARI {scores['ari']:.3f}  "
+        f"({scores['n_clusters']} clusters, {scores['n_types']} types)"
+    )
+
+
+def _save_figures(adata, folder: Path, truth: str | None) -> list[Path]:
+    import matplotlib.pyplot as plt
+    import scanpy as sc
+
+    from . import pl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    colors = ["dagcl"] + ([truth] if truth else [])
+    fig = sc.pl.umap(adata, color=colors, show=False, return_fig=True)
+    path = folder / "umap.png"
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    written.append(path)
+    if hasattr(pl, "curriculum"):
+        fig = pl.curriculum(adata, show=False)
+        fig = fig if fig is not None else plt.gcf()
+        path = folder / "curriculum.png"
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _run(
+    adata,
+    *,
+    source: str,
+    out: Path,
+    figures: Path | None,
+    labels_key: str | None,
+    labels_required: bool,
+    n_clusters: int | None,
+    epochs: int | None,
+    pretrain_epochs: int | None,
+    lr: float,
+    seed: int,
+    schedule: str,
+    device: str,
+) -> int:
+    import scanpy as sc
+
+    from .model.trainer import TrainingDivergedError
+    from .tl import cluster, evaluate
+    from .tl._cluster import resolve_device
+
+    try:
+        resolved = resolve_device(device)
+    except ValueError:
+        raise UserError(f"--device {device}, but torch sees no CUDA device; use --device cpu or auto") from None
+    if out.is_dir():
+        raise UserError(f"--out '{out}' is a folder; give a file name such as '{out / 'result.h5ad'}'")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the folder for '{out}': {_message(error)}") from None
+    truth = labels_key or "cell_type"
+    if truth not in adata.obs.columns:
+        if labels_required:
+            found = ", ".join(adata.obs.columns) or "none"
+            raise UserError(f"--labels-key '{truth}' is not a column of obs (found: {found})")
+        truth = None
+
+    print(f"Read {adata.n_obs} cells x {adata.n_vars} genes from {source}")
+    prepared = _prepare(adata)
+    print(prepared[0].upper() + prepared[1:])
+    try:
+        cluster(
+            adata,
+            n_clusters=n_clusters,
+            epochs=epochs,
+            pretrain_epochs=epochs if pretrain_epochs is None else pretrain_epochs,
+            lr=lr,
+            schedule=schedule,
+            random_state=seed,
+            accelerator=device,
+            progress_bar=True,
+        )
+    except (ValueError, KeyError, TypeError, TrainingDivergedError) as error:
+        raise UserError(_message(error)) from None
+    params = adata.uns["dagcl"]["params"]
+    how = "estimated by Leiden; pass --n-clusters to fix it" if params["n_clusters_estimated"] else "given"
+    n_found = adata.obs["dagcl"].nunique()
+    found = f", {n_found} of them non-empty" if n_found < params["n_clusters"] else ""
+    print(
+        f"DAGCL: k={params['n_clusters']} ({how}){found}, {params['pretrain_epochs']}+{params['epochs']} epochs "
+        f"on {resolved.type}, seed {seed}"
+    )
+    if truth is not None:
+        print(_format_scores(evaluate(adata, key="dagcl", truth=truth)))
+    else:
+        print("No cell-type labels (obs['cell_type'] or --labels-key): not scored")
+
+    if figures is not None and "X_umap" not in adata.obsm:
+        sc.tl.umap(adata, random_state=seed)
+    try:
+        adata.write_h5ad(out)
+    except OSError as error:
+        raise UserError(f"cannot write '{out}': {_message(error)}") from None
+    print(f"Wrote {out}")
+    if figures is not None:
+        written = _save_figures(adata, figures, truth)
+        print("Wrote " + ", ".join(str(path) for path in written))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+    adata = _read(data)
+    out = Path(args.out) if args.out else Path(f"{data.stem}_dagcl.h5ad")
+    return _run(
+        adata,
+        source=str(data),
+        out=out,
+        figures=Path(args.figures) if args.figures else None,
+        labels_key=args.labels_key,
+        labels_required=args.labels_key is not None,
+        n_clusters=args.n_clusters,
+        epochs=args.epochs,
+        pretrain_epochs=args.pretrain_epochs,
+        lr=args.lr,
+        seed=args.seed,
+        schedule=args.schedule,
+        device=args.device,
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .datasets import mouse_pancreas
+
+    out_dir = Path(args.out_dir)
+    return _run(
+        mouse_pancreas(),
+        source="the shipped mouse pancreas data set (dagcl.datasets.mouse_pancreas)",
+        out=out_dir / DEMO_FILE,
+        figures=out_dir,
+        labels_key="cell_type",
+        labels_required=True,
+        n_clusters=None,
+        epochs=None,
+        pretrain_epochs=None,
+        lr=1e-3,
+        seed=args.seed,
+        schedule="convex",
+        device=args.device,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dagcl`` console script; returns the exit status."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.error("choose a command, 'train' or 'demo'")
+    try:
+        return args.handler(args)
+    except UserError as error:
+        print(f"dagcl {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dagcl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
