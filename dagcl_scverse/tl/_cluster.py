@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import scanpy as sc
+import scipy.sparse as sp
 import torch
 from anndata import AnnData
 from scanpy import logging as logg
@@ -19,6 +24,10 @@ from ._inputs import get_features, get_graph, graph_to_edges
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu")
 MAX_STAGE_CELLS = 20_000
+#: Leiden's igraph seeding (numpy RandomState) takes 32-bit seeds
+MAX_RANDOM_STATE = 2**32 - 1
+#: torch>=2.5 raises torch.OutOfMemoryError for CUDA and CPU allocations; older torch only the CUDA one
+OUT_OF_MEMORY_ERROR = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
 
 
 def default_epochs(n_cells: int) -> tuple[int, int]:
@@ -46,8 +55,56 @@ def resolve_device(accelerator: str) -> torch.device:
     return torch.device("cpu")
 
 
+@contextmanager
+def deterministic_algorithms(device: torch.device, enabled: bool) -> Iterator[None]:
+    """On CUDA, make torch pick deterministic kernels while the block runs; restore the previous mode after.
+
+    CPU training is deterministic already, so nothing changes there. On CUDA, PyG's sum
+    aggregation and softmax go through ``scatter_add_`` / ``scatter_reduce_`` and
+    ``index_select``, which torch replaces by deterministic kernels in this mode. ``warn_only``
+    keeps a long run alive if some other operation has no deterministic kernel: torch then
+    warns and names it. cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` set for reproducible matmuls.
+    """
+    if not enabled or device.type != "cuda":
+        yield
+        return
+    previous_mode = torch.are_deterministic_algorithms_enabled()
+    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if previous_cublas is None:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous_mode, warn_only=previous_warn_only)
+        if previous_cublas is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+
+
+def out_of_memory_advice(device: torch.device, n_cells: int, n_features: int) -> str:
+    """What to try after running out of memory while training."""
+    tips = [
+        "fewer features (e.g. `sc.pp.highly_variable_genes(adata, n_top_genes=1000, subset=True)`)",
+        "`use_rep='X_pca'` (train on the principal components instead of genes)",
+    ]
+    if device.type == "cuda":
+        tips.append("`accelerator='cpu'` (slower, but uses main memory)")
+    return (
+        f"DAGCL ran out of {device.type.upper()} memory training on {n_cells} cells x {n_features} features. "
+        f"Try {'; or '.join(tips)}. `adata` was not modified."
+    )
+
+
 def estimate_n_clusters(graph, random_state: int) -> int:
     """Number of Leiden (igraph flavour, resolution 1) communities on ``graph``."""
+    between_cells = sp.csr_matrix(graph - sp.diags(graph.diagonal()))
+    between_cells.eliminate_zeros()
+    if between_cells.nnz == 0:
+        raise ValueError(
+            "The graph has no edges between cells, so the number of clusters cannot be estimated; "
+            "pass `n_clusters`, or re-run `sc.pp.neighbors`."
+        )
     tmp = AnnData(obs=pd.DataFrame(index=np.arange(graph.shape[0]).astype(str)))
     sc.tl.leiden(
         tmp, adjacency=graph, flavor="igraph", n_iterations=2, directed=False, random_state=random_state
@@ -55,11 +112,18 @@ def estimate_n_clusters(graph, random_state: int) -> int:
     return int(tmp.obs["leiden"].nunique())
 
 
-def _check_positive_int(name: str, value, *, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral):
+def _check_positive_int(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> None:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, Integral):
         raise TypeError(f"`{name}` must be an integer, got {type(value).__name__}.")
     if value < minimum:
         raise ValueError(f"`{name}` must be at least {minimum}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be at most {maximum}, got {value}.")
+
+
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}.")
 
 
 def _versions() -> dict[str, str]:
@@ -95,6 +159,7 @@ def cluster(
     balance: bool = True,
     stages: int = 3,
     random_state: int = 0,
+    deterministic: bool = False,
     accelerator: str = "auto",
     progress_bar: bool = True,
     copy: bool = False,
@@ -144,7 +209,12 @@ def cluster(
         Number of snapshots of embedding and labels over self-training kept for
         ``dagcl.pl.stages`` (0 keeps none).
     random_state
-        Seed; the same seed gives the same labels on CPU.
+        Seed (0 to 2**32 - 1); the same seed gives the same labels and embedding on CPU.
+    deterministic
+        On CUDA, use deterministic kernels (``torch.use_deterministic_algorithms``) during
+        training, so that repeated runs on the same GPU give the same result, at some cost
+        in speed. The previous torch setting is restored afterwards. CPU runs are
+        deterministic anyway.
     accelerator
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"gpu"``.
     progress_bar
@@ -178,23 +248,44 @@ def cluster(
     >>> adata.obs["dagcl"].value_counts()
     """
     start = logg.info("running DAGCL clustering")
+    # Every check runs before training, and nothing is written until training has finished.
     if not isinstance(adata, AnnData):
         raise TypeError(f"`adata` must be an AnnData, got {type(adata).__name__}.")
     if adata.n_obs < 2:
-        raise ValueError(f"DAGCL needs at least 2 cells, got {adata.n_obs}.")
-    if schedule not in SCHEDULES:
+        raise ValueError(
+            f"DAGCL needs at least 2 cells, got {adata.n_obs}; check the filtering or subsetting "
+            "that produced this AnnData."
+        )
+    if not isinstance(key_added, str):
+        raise TypeError(f"`key_added` must be a string, got {type(key_added).__name__}.")
+    if not key_added:
+        raise ValueError("`key_added` must not be empty; it names the results, e.g. 'dagcl'.")
+    if not isinstance(schedule, str) or schedule not in SCHEDULES:
         raise ValueError(f"Unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}.")
     for name, value in (("epochs", epochs), ("pretrain_epochs", pretrain_epochs)):
         if value is not None:
             _check_positive_int(name, value)
-    if isinstance(lr, bool) or not isinstance(lr, Real) or not np.isfinite(lr) or lr <= 0:
+    if isinstance(lr, bool | np.bool_) or not isinstance(lr, Real):
+        raise TypeError(f"`lr` must be a number, got {type(lr).__name__}.")
+    if not np.isfinite(lr) or lr <= 0:
         raise ValueError(f"`lr` must be a positive number, got {lr!r}.")
     _check_positive_int("stages", stages, minimum=0)
-    _check_positive_int("random_state", random_state, minimum=0)
+    _check_positive_int("random_state", random_state, minimum=0, maximum=MAX_RANDOM_STATE)
+    for name, value in (
+        ("dynamic_attention", dynamic_attention),
+        ("curriculum", curriculum),
+        ("balance", balance),
+        ("deterministic", deterministic),
+        ("progress_bar", progress_bar),
+        ("copy", copy),
+    ):
+        _check_bool(name, value)
     if n_clusters is not None:
         _check_positive_int("n_clusters", n_clusters, minimum=2)
         if n_clusters > adata.n_obs:
-            raise ValueError(f"`n_clusters={n_clusters}` exceeds the number of cells ({adata.n_obs}).")
+            raise ValueError(
+                f"`n_clusters={n_clusters}` exceeds the number of cells ({adata.n_obs}); pass at most {adata.n_obs}."
+            )
     device = resolve_device(accelerator)
 
     features = get_features(adata, layer=layer, use_rep=use_rep)
@@ -211,6 +302,11 @@ def cluster(
             )
         n_clusters = min(n_clusters, adata.n_obs)
         logg.info(f"    estimated n_clusters={n_clusters} with Leiden (resolution 1)")
+    # Snapshots are taken at distinct self-training epochs, so there can be no more than epochs.
+    self_epochs = default_epochs(adata.n_obs)[1] if epochs is None else epochs
+    if stages > self_epochs:
+        logg.warning(f"`stages={stages}` exceeds the {self_epochs} self-training epochs; keeping {self_epochs}.")
+        stages = self_epochs
     default_pre, default_self = default_epochs(adata.n_obs)
     config = TrainingConfig(
         n_clusters=n_clusters,
@@ -234,17 +330,26 @@ def cluster(
         f"k={n_clusters}, {config.pretrain_epochs}+{config.epochs} epochs on {device.type}"
     )
 
-    result = train(
-        features,
-        edge_index,
-        edge_weight,
-        config,
-        device=device,
-        progress_bar=progress_bar,
-        stage_indices=stage_indices,
-    )
+    try:
+        with deterministic_algorithms(device, deterministic):
+            result = train(
+                features,
+                edge_index,
+                edge_weight,
+                config,
+                device=device,
+                progress_bar=progress_bar,
+                stage_indices=stage_indices,
+            )
+    except OUT_OF_MEMORY_ERROR as err:
+        # The failed step's frames still hold the model and its tensors; free them so that a
+        # retry in the same session gets the memory back.
+        traceback.clear_frames(err.__traceback__)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise OUT_OF_MEMORY_ERROR(out_of_memory_advice(device, adata.n_obs, features.shape[1])) from err
 
-    # Everything below only writes; training has succeeded.
+    # Training has succeeded: assemble every output first, then write them all at once.
     order = _relabel_by_size(result.labels, n_clusters)
     new_of_old = np.empty_like(order)
     new_of_old[order] = np.arange(n_clusters)
@@ -267,6 +372,7 @@ def cluster(
         "balance": bool(balance),
         "stages": int(stages),
         "random_state": int(random_state),
+        "deterministic": bool(deterministic),
         "accelerator": accelerator,
         "device": device.type,
         "n_features": int(features.shape[1]),
@@ -280,13 +386,14 @@ def cluster(
         stage = dict(result.stages)
         stage["labels"] = new_of_old[stage["labels"]]
         uns_entry["stages"] = stage
+    categorical = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(n_found)])
+    proba = result.proba[:, order]
 
+    # A view becomes its own AnnData here (anndata warns), as with scanpy's tools.
     adata = adata.copy() if copy else adata
-    adata.obs[key_added] = pd.Categorical(
-        labels.astype(str), categories=[str(i) for i in range(n_found)]
-    )
+    adata.obs[key_added] = categorical
     adata.obsm[f"X_{key_added}"] = result.embedding
-    adata.obsm[f"{key_added}_proba"] = result.proba[:, order]
+    adata.obsm[f"{key_added}_proba"] = proba
     adata.uns[key_added] = uns_entry
     logg.info(
         "    finished",

@@ -1,12 +1,46 @@
-"""Reading DAGCL's inputs (features, cell graph) out of an AnnData, with clear errors."""
+"""Reading DAGCL's inputs (features, cell graph) out of an AnnData, with clear errors.
+
+Nothing here writes to the AnnData: every check runs before training, so a failed call
+leaves the user's object exactly as it was.
+"""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: rows looked at when guessing whether features are raw counts
+RAW_COUNT_PROBE_ROWS = 1_000
+
+
+def _check_name(name: str, value) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a string (a key), got {type(value).__name__}.")
+
+
+def _check_real_dtype(dtype: np.dtype, what: str) -> None:
+    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)) or np.issubdtype(
+        dtype, np.complexfloating
+    ):
+        raise TypeError(f"{what} must hold real numbers, got dtype {dtype}.")
+
+
+def _warn_if_raw_counts(features: np.ndarray) -> None:
+    probe = features[:RAW_COUNT_PROBE_ROWS]
+    if probe.min() >= 0 and probe.max() > 50 and np.array_equal(probe, np.round(probe)):
+        warnings.warn(
+            "The features look like raw counts (integers up to "
+            f"{probe.max():.0f}); DAGCL reconstructs log-normalised data. Run "
+            "`sc.pp.normalize_total(adata, target_sum=1e4); sc.pp.log1p(adata)` first, "
+            "or pass `use_rep='X_pca'`.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None) -> np.ndarray:
@@ -17,21 +51,28 @@ def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None) -> n
     if layer is not None and use_rep is not None:
         raise ValueError("Pass either `layer` or `use_rep`, not both.")
     if use_rep is not None:
+        _check_name("use_rep", use_rep)
         if use_rep not in adata.obsm:
             raise KeyError(
                 f"`use_rep={use_rep!r}` is not in `adata.obsm` (found: {list(adata.obsm.keys())}); "
                 "run e.g. `sc.pp.pca(adata)` for 'X_pca'."
             )
         matrix = adata.obsm[use_rep]
+        source = f"adata.obsm[{use_rep!r}]"
     else:
         if layer is not None:
+            _check_name("layer", layer)
             if layer not in adata.layers:
                 raise KeyError(f"`layer={layer!r}` is not in `adata.layers` (found: {list(adata.layers.keys())}).")
             matrix = adata.layers[layer]
+            source = f"adata.layers[{layer!r}]"
         else:
             matrix = adata.X
+            source = "adata.X"
         if matrix is None:
             raise ValueError("`adata.X` is empty; pass `layer=` or `use_rep=` to choose the features.")
+        if adata.n_vars == 0:
+            raise ValueError(f"{source} has no genes (0 columns); check the gene filtering.")
         if "highly_variable" in adata.var.columns:
             mask = adata.var["highly_variable"].to_numpy(dtype=bool)
             if not mask.any():
@@ -42,17 +83,27 @@ def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None) -> n
     if sp.issparse(matrix):
         matrix = matrix.toarray()
     matrix = np.asarray(matrix)
-    if not np.issubdtype(matrix.dtype, np.number) or np.issubdtype(matrix.dtype, np.complexfloating):
-        raise TypeError(f"Features must be real numbers, got dtype {matrix.dtype}.")
-    features = np.ascontiguousarray(matrix, dtype=np.float32)
-    if features.ndim != 2 or features.shape[1] == 0:
-        raise ValueError(f"Features must be a non-empty 2-D matrix, got shape {features.shape}.")
-    if not np.isfinite(features).all():
+    _check_real_dtype(matrix.dtype, f"The features in {source}")
+    if matrix.ndim != 2 or matrix.shape[1] == 0:
+        raise ValueError(f"The features in {source} must be a non-empty 2-D matrix, got shape {matrix.shape}.")
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        bad_cells = int((~finite).any(axis=1).sum())
         raise ValueError(
-            "The features contain NaN or inf values; fix or remove them (e.g. re-run `sc.pp.log1p` on counts)."
+            f"The features in {source} contain NaN or inf values ({int((~finite).sum())} entries in "
+            f"{bad_cells} cells); remove or impute them, or choose other features with `layer=` / `use_rep=`."
         )
+    del finite
+    peak = max(abs(float(matrix.max())), abs(float(matrix.min())))
+    if peak > FLOAT32_MAX:
+        raise ValueError(
+            f"The features in {source} exceed the float32 range (max |x| = {peak:.3g}); "
+            "log-transform or scale them."
+        )
+    features = np.ascontiguousarray(matrix, dtype=np.float32)
     if not features.any():
-        raise ValueError("The feature matrix is all zeros; check `layer`/`use_rep` and the preprocessing.")
+        raise ValueError(f"The features in {source} are all zeros; check `layer`/`use_rep` and the preprocessing.")
+    _warn_if_raw_counts(features)
     return features
 
 
@@ -61,11 +112,14 @@ def get_graph(adata: AnnData, *, neighbors_key: str | None, obsp: str | None) ->
     if neighbors_key is not None and obsp is not None:
         raise ValueError("Pass either `neighbors_key` or `obsp`, not both.")
     if obsp is not None:
+        _check_name("obsp", obsp)
         if obsp not in adata.obsp:
             raise KeyError(f"`obsp={obsp!r}` is not in `adata.obsp` (found: {list(adata.obsp.keys())}).")
         graph = adata.obsp[obsp]
         source = f"obsp[{obsp!r}]"
     else:
+        if neighbors_key is not None:
+            _check_name("neighbors_key", neighbors_key)
         key = "neighbors" if neighbors_key is None else neighbors_key
         if key not in adata.uns:
             if neighbors_key is None:
@@ -74,11 +128,17 @@ def get_graph(adata: AnnData, *, neighbors_key: str | None, obsp: str | None) ->
                 f"`neighbors_key={neighbors_key!r}` is not in `adata.uns`; run "
                 f"`sc.pp.neighbors(adata, key_added={neighbors_key!r})` first."
             )
-        conn_key = adata.uns[key].get("connectivities_key", "connectivities")
-        if conn_key not in adata.obsp:
+        entry = adata.uns[key]
+        if not isinstance(entry, Mapping):
+            raise TypeError(
+                f"`adata.uns[{key!r}]` is a {type(entry).__name__}, not the dict `sc.pp.neighbors` writes; "
+                "re-run `sc.pp.neighbors`, or pass the graph with `obsp=`."
+            )
+        conn_key = entry.get("connectivities_key", "connectivities")
+        if not isinstance(conn_key, str) or conn_key not in adata.obsp:
             raise KeyError(
-                f"`adata.uns[{key!r}]` names `obsp[{conn_key!r}]`, which does not exist; "
-                "re-run `sc.pp.neighbors`."
+                f"`adata.uns[{key!r}]` names `obsp[{conn_key!r}]`, which does not exist "
+                f"(found: {list(adata.obsp.keys())}); re-run `sc.pp.neighbors`."
             )
         graph = adata.obsp[conn_key]
         source = f"obsp[{conn_key!r}]"
@@ -87,11 +147,17 @@ def get_graph(adata: AnnData, *, neighbors_key: str | None, obsp: str | None) ->
             f"The graph in {source} has shape {graph.shape}, but there are {adata.n_obs} cells; "
             "re-run `sc.pp.neighbors` on this AnnData."
         )
+    _check_real_dtype(graph.dtype, f"The graph in {source}")
     graph = sp.csr_matrix(graph, dtype=np.float64)
     if not np.isfinite(graph.data).all():
         raise ValueError(f"The graph in {source} has non-finite weights; re-run `sc.pp.neighbors`.")
     if (graph.data < 0).any():
-        raise ValueError(f"The graph in {source} has negative weights; DAGCL needs non-negative connectivities.")
+        raise ValueError(
+            f"The graph in {source} has negative weights; DAGCL needs non-negative connectivities "
+            "(e.g. from `sc.pp.neighbors`)."
+        )
+    if graph.nnz and graph.data.max() > FLOAT32_MAX:
+        raise ValueError(f"The graph in {source} has weights beyond the float32 range; rescale them.")
     return graph
 
 
