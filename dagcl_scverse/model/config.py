@@ -21,6 +21,8 @@ class TrainingConfig:
     hidden: int = 256
     attention_channels: int = 128
     latent: int = 32
+    #: degrees of freedom of the Student-t kernel of the soft assignment
+    student_t_dof: float = 10.0
     #: self-training epochs between target refreshes
     update_interval: int = 5
     #: cells whose reconstruction is scored per epoch (a seeded random subset)
@@ -28,11 +30,23 @@ class TrainingConfig:
     weight_decorrelation: float = 1.0
     weight_smoothness: float = 0.1
     weight_kl: float = 1.0
-    #: share of uniform mass mixed into the estimated cluster proportions
+    #: no cluster's target proportion falls below proportion_floor / n_clusters
     proportion_floor: float = 0.1
     #: weight of the newest hard-label counts when smoothing proportions over refreshes
     proportion_momentum: float = 0.5
     #: a cell counts as confident when its largest assignment probability reaches this
     confidence_threshold: float = 0.8
+    capacity_start: float = 0.25
+    capacity_warmup: float = 0.3
+    aggregation_start: float = 0.2
+    aggregation_end: float = 0.8
+    curriculum_start: float = 0.5
+    sharpen_end: float = 2.0
+    #: initial partition: "average_linkage" (cosine, over micro-clusters) or "kmeans"
+    centre_init: str = "average_linkage"
+    #: space of the initial partition: "input_pca" (principal components of the features) or "embedding"
+    init_space: str = "input_pca"
+    #: proportions are estimated from the hard labels of the targets p (else of q)
+    proportions_from_targets: bool = False
     #: self-training progress points at which to snapshot embedding and labels
     stage_progress: tuple[float, ...] = field(default_factory=tuple)

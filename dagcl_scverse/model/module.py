@@ -39,7 +39,7 @@ class DAGCLModule(nn.Module):
         attention_channels: int = 128,
         latent: int = 32,
         learn_temperature: bool = True,
-        alpha: float = 1.0,
+        alpha: float = 10.0,
     ) -> None:
         super().__init__()
         self.input = nn.Sequential(nn.Linear(n_features, hidden), nn.ELU())
@@ -70,8 +70,17 @@ class DAGCLModule(nn.Module):
     def init_centres(self, centres: Tensor) -> None:
         self.centres = nn.Parameter(centres.detach().clone())
 
+    @staticmethod
+    def cluster_space(z: Tensor) -> Tensor:
+        """The embedding standardised per dimension, where centres live and q is computed.
+
+        The losses leave the embedding's scale free; without this the Student-t kernel would
+        see a scale-dependent, often nearly flat, landscape.
+        """
+        return (z - z.mean(0)) / (z.std(0, unbiased=False) + 1e-6)
+
     def soft_assign(self, z: Tensor) -> Tensor:
-        """Student-t soft assignment q (rows sum to 1), computed in the log domain."""
-        d2 = torch.cdist(z, self.centres).pow(2)
+        """Student-t soft assignment q (rows sum to 1) of the embedding ``z``, in the log domain."""
+        d2 = torch.cdist(self.cluster_space(z), self.centres).pow(2)
         logits = -(self.alpha + 1.0) / 2.0 * torch.log1p(d2 / self.alpha)
         return torch.softmax(logits, dim=1)

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from . import losses, schedules
 from .config import TrainingConfig
+from .centre_init import initial_centres, principal_components
 from .kmeans import kmeans
 from .module import DAGCLModule
 from .sinkhorn import sinkhorn_balance
@@ -49,19 +50,30 @@ class TrainingResult:
 
 
 def _aggregation_capacity(config: TrainingConfig, progress: float) -> tuple[float, float]:
+    agg_end = config.aggregation_end
     if config.dynamic_attention:
-        return schedules.aggregation(progress), schedules.capacity(progress)
-    return schedules.aggregation(1.0), 1.0
+        return (
+            schedules.aggregation(progress, config.aggregation_start, agg_end),
+            schedules.capacity(progress, config.capacity_start, config.capacity_warmup),
+        )
+    return agg_end, 1.0
+
+
+def _marginals(proportions: torch.Tensor, config: TrainingConfig) -> torch.Tensor:
+    # a floor, not a uniform mixture: mixing would shrink large clusters at every refresh and,
+    # fed back through the hard labels, balance them away over training
+    k = proportions.shape[0]
+    marginals = proportions.clamp_min(config.proportion_floor / k)
+    return marginals / marginals.sum()
 
 
 def _targets(
     q: torch.Tensor, proportions: torch.Tensor, t: float, config: TrainingConfig
 ) -> torch.Tensor:
-    sharpen = schedules.sharpening(t)
+    sharpen = schedules.sharpening(t, end=config.sharpen_end)
     if config.balance:
-        k = q.shape[1]
-        marginals = (1 - config.proportion_floor) * proportions + config.proportion_floor / k
-        p = sinkhorn_balance(torch.log(q.clamp_min(1e-12)), marginals / marginals.sum(), sharpen=sharpen)
+        marginals = _marginals(proportions, config)
+        p = sinkhorn_balance(torch.log(q.clamp_min(1e-12)), marginals, sharpen=sharpen)
     else:
         p = q.pow(sharpen)
     return p / p.sum(1, keepdim=True)
@@ -129,6 +141,7 @@ def train(
             attention_channels=config.attention_channels,
             latent=config.latent,
             learn_temperature=config.dynamic_attention,
+            alpha=config.student_t_dof,
         ).to(device)
         optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
 
@@ -158,7 +171,12 @@ def train(
             if epoch == config.pretrain_epochs:
                 with torch.no_grad():
                     z = model.encode(x, ei, ew, aggregation=agg, capacity=cap)
-                centres, reference_labels = kmeans(z, k, seed=config.random_state)
+                zc = model.cluster_space(z)
+                if config.centre_init == "kmeans":
+                    centres, reference_labels = kmeans(zc, k, seed=config.random_state)
+                else:
+                    space = principal_components(x) if config.init_space == "input_pca" else None
+                    centres, reference_labels = initial_centres(zc, k, space=space, seed=config.random_state)
                 model.init_centres(centres)
                 optimiser.add_param_group({"params": [model.centres]})
                 proportions = torch.bincount(reference_labels, minlength=k).to(z) / n
@@ -184,11 +202,13 @@ def train(
                 q_detached = q.detach()
                 labels = q_detached.argmax(1)
                 if (epoch - config.pretrain_epochs) % config.update_interval == 0:
-                    counts = torch.bincount(labels, minlength=k).to(q) / n
                     record["label_change"] = (labels != reference_labels).float().mean().item()
-                    proportions = (1 - config.proportion_momentum) * proportions + config.proportion_momentum * counts
+                    if p is not None:
+                        hard = p.argmax(1) if config.proportions_from_targets else reference_labels
+                        counts = torch.bincount(hard, minlength=k).to(q) / n
+                        proportions = (1 - config.proportion_momentum) * proportions + config.proportion_momentum * counts
                     p = _targets(q_detached, proportions, t, config)
-                    share = schedules.curriculum_share(t) if config.curriculum else 1.0
+                    share = schedules.curriculum_share(t, config.curriculum_start) if config.curriculum else 1.0
                     mask = _curriculum_mask(p, share)
                     reference_labels = labels
                 else:

@@ -1,0 +1,124 @@
+"""Shared pieces of the benchmark scripts: data, the standard pipeline, baselines, tables.
+
+Run the scripts from the repository root, e.g. ``python benchmarks/accuracy.py``. They read
+the labelled data sets from ``../shared/data`` (or files given on the command line) and use the
+labels only to score.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import scanpy as sc
+from sklearn.cluster import KMeans
+
+import dagcl_scverse as dagcl
+from dagcl_scverse.cli import standard_pipeline
+from dagcl_scverse.metrics import accuracy, adjusted_rand_index, normalized_mutual_info
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT.parent / "shared" / "data"
+DOC = ROOT / "docs" / "benchmarks.md"
+STATIC = ROOT / "docs" / "_static"
+RESULTS = ROOT / "benchmarks" / "results"
+SEEDS = (0, 1, 2, 3, 4)
+
+DATASETS = {
+    "Maayan_Mouse_Pancreas_cell_1.h5": "Mouse pancreas 1",
+    "Junyue_worm_neuron_cell.h5": "Worm neuron",
+    "Grace_CITE_CBMC_counts_top2000.h5": "CITE CBMC",
+}
+
+
+def dataset_paths(extra: list[str]) -> list[Path]:
+    return [DATA_DIR / name for name in DATASETS] + [Path(p) for p in extra]
+
+
+def pretty_name(path: Path) -> str:
+    return DATASETS.get(path.name, path.stem)
+
+
+def load(path: Path) -> ad.AnnData:
+    """Raw counts with ``obs["cell_type"]``, from a literature h5 or an h5ad."""
+    if path.suffix == ".h5ad":
+        return ad.read_h5ad(path)
+    return dagcl.io.read_h5(path)
+
+
+def preprocess(adata: ad.AnnData) -> ad.AnnData:
+    """DESIGN.md's standard pipeline (in place), returned for chaining."""
+    standard_pipeline(adata)
+    return adata
+
+
+def score(truth, labels) -> dict[str, float]:
+    return {
+        "ari": adjusted_rand_index(truth, labels),
+        "nmi": normalized_mutual_info(truth, labels),
+        "acc": accuracy(truth, labels),
+    }
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def leiden(adata: ad.AnnData, resolution: float, seed: int, graph_key: str | None = None) -> np.ndarray:
+    kwargs = {"obsp": graph_key} if graph_key else {}
+    out = sc.tl.leiden(
+        adata, resolution=resolution, flavor="igraph", n_iterations=2, directed=False,
+        random_state=seed, copy=True, **kwargs,
+    )
+    return out.obs["leiden"].to_numpy()
+
+
+def leiden_to_k(adata: ad.AnnData, k: int, seed: int, steps: int = 20) -> np.ndarray:
+    """Leiden with the resolution bisected until it gives ``k`` clusters (or the closest seen)."""
+    lo, hi = 0.01, 5.0
+    best = None
+    for _ in range(steps):
+        mid = np.sqrt(lo * hi)
+        labels = leiden(adata, mid, seed)
+        n = len(np.unique(labels))
+        if best is None or abs(n - k) < abs(best[0] - k):
+            best = (n, labels)
+        if n == k:
+            break
+        if n < k:
+            lo = mid
+        else:
+            hi = mid
+    return best[1]
+
+
+def kmeans_pca(adata: ad.AnnData, k: int, seed: int, n_pcs: int = 30, rep: str = "X_pca") -> np.ndarray:
+    return KMeans(k, random_state=seed, n_init=10).fit_predict(adata.obsm[rep][:, :n_pcs])
+
+
+def mean_sd(values) -> str:
+    values = np.asarray(values, dtype=float)
+    return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0:.3f}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_section(name: str, text: str) -> None:
+    """Replace the block between ``<!-- name:start -->`` and ``<!-- name:end -->`` in docs/benchmarks.md."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    block = f"{start}\n{text.strip()}\n{end}"
+    if start in doc:
+        doc = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, doc, flags=re.S)
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(doc)

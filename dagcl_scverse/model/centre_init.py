@@ -1,0 +1,99 @@
+"""Centre initialisation: cosine average linkage over k-means micro-clusters.
+
+Average linkage (UPGMA) under cosine similarity keeps large, spread-out cell populations whole
+and spends spare clusters on small distinct groups, where k-means would cut big populations
+into equal-volume pieces. For unit vectors the mean pairwise similarity of two groups equals
+the dot product of their (unnormalised) mean vectors, so exact average linkage can run on
+``m`` micro-clusters (an ``m x m`` table, ``m`` at most a few hundred) instead of on cells.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .kmeans import kmeans
+
+MICRO_CLUSTERS = 200
+
+
+def average_linkage_groups(means: Tensor, sizes: Tensor, k: int) -> Tensor:
+    """Merge groups by cosine average linkage until ``k`` remain.
+
+    Parameters
+    ----------
+    means
+        ``(m, d)`` mean unit vector of each group.
+    sizes
+        ``(m,)`` number of cells in each group.
+    k
+        Number of groups to keep.
+
+    Returns
+    -------
+    ``(m,)`` int tensor: the merged group (0..k-1) of each input group.
+    """
+    m = means.shape[0]
+    sim = (means @ means.T).double()
+    sizes = sizes.double().clone()
+    alive = torch.ones(m, dtype=torch.bool)
+    owner = torch.arange(m)
+    sim.fill_diagonal_(-float("inf"))
+    for _ in range(m - k):
+        masked = sim.masked_fill(~(alive[:, None] & alive[None, :]), -float("inf"))
+        flat = int(torch.argmax(masked))
+        a, b = divmod(flat, m)
+        a, b = min(a, b), max(a, b)
+        merged = (sizes[a] * sim[a] + sizes[b] * sim[b]) / (sizes[a] + sizes[b])
+        sim[a], sim[:, a] = merged, merged
+        sim[a, a] = -float("inf")
+        sizes[a] += sizes[b]
+        alive[b] = False
+        owner[owner == b] = a
+    _, relabelled = torch.unique(owner, return_inverse=True)
+    return relabelled
+
+
+def principal_components(x: Tensor, n_components: int = 30) -> Tensor:
+    """Scores of the top principal components of ``x`` (cells x features), centred."""
+    q = min(n_components, x.shape[0], x.shape[1])
+    centred = x - x.mean(0)
+    u, s, _ = torch.linalg.svd(centred, full_matrices=False) if x.shape[1] <= q else torch.pca_lowrank(x, q=q, niter=4)
+    return u[:, :q] * s[:q]
+
+
+def initial_centres(z: Tensor, k: int, *, space: Tensor | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Centres ``(k, d)`` in the embedding ``z`` and labels ``(n,)`` of the initial partition.
+
+    The partition is cosine average linkage over micro-clusters of ``space`` (``z`` when None);
+    the centres are the embedding means of its groups.
+    """
+    n = z.shape[0]
+    space = z if space is None else space
+    # centred first: cosine similarity of uncentred vectors is dominated by their common offset
+    u = space - space.mean(0)
+    u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    m = min(n, max(MICRO_CLUSTERS, 2 * k))
+    _, micro = kmeans(u, m, seed=seed, n_init=1)
+    sizes = torch.bincount(micro, minlength=m)
+    present = sizes > 0
+    index = torch.cumsum(present.long(), 0) - 1
+    micro = index[micro]
+    sizes = sizes[present]
+    m = int(present.sum())
+    means = torch.zeros(m, u.shape[1], dtype=u.dtype, device=u.device).index_add_(0, micro, u) / sizes[:, None]
+    if m <= k:
+        group_of_micro = torch.arange(m, device=z.device)
+    else:
+        group_of_micro = average_linkage_groups(means.cpu(), sizes.cpu(), k).to(z.device)
+    labels = group_of_micro[micro]
+    n_groups = int(labels.max()) + 1
+    counts = torch.bincount(labels, minlength=n_groups).to(z)
+    centres = torch.zeros(n_groups, z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, labels, z)
+    centres = centres / counts[:, None]
+    if n_groups < k:
+        # fewer distinct micro-clusters than k (tiny data): fill with seeded distinct cells
+        generator = torch.Generator().manual_seed(seed)
+        extra = torch.randperm(n, generator=generator)[: k - n_groups].to(z.device)
+        centres = torch.cat([centres, z[extra]])
+    return centres, labels
