@@ -3,10 +3,14 @@
 import matplotlib
 import pytest
 import scanpy as sc
+import torch
 
 import dagcl_scverse as dagcl
 
 matplotlib.use("Agg")
+# The models under test are small: one thread is as fast, and on a shared machine two threads
+# that oversubscribe the cores run an order of magnitude slower.
+torch.set_num_threads(1)
 
 #: epochs for runs whose outcome, not accuracy, is under test
 SHORT = {"pretrain_epochs": 20, "epochs": 30, "progress_bar": False}
