@@ -84,6 +84,7 @@ def accuracy(labels_true: ArrayLike, labels_pred: ArrayLike) -> float:
             f"Matching {table.shape[0]} types to {table.shape[1]} clusters needs a dense table that is too large; "
             "accuracy is meant for clusterings with far fewer clusters than cells."
         )
+    # ok-dense: types x clusters contingency table, capped by _MAX_MATCHING_ENTRIES
     dense = table.toarray()
     rows, cols = linear_sum_assignment(dense, maximize=True)
     return float(dense[rows, cols].sum() / table.sum())

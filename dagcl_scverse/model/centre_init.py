@@ -34,6 +34,7 @@ def average_linkage_groups(means: Tensor, sizes: Tensor, k: int) -> Tensor:
     ``(m,)`` int tensor: the merged group (0..k-1) of each input group.
     """
     m = means.shape[0]
+    # ok-dense: micro-clusters x micro-clusters (m <= a few hundred), never cells
     sim = (means @ means.T).double()
     sizes = sizes.double().clone()
     alive = torch.ones(m, dtype=torch.bool)

@@ -33,7 +33,7 @@ def kmeans(
     for _ in range(n_init):
         centres = _kmeans_plus_plus(z, k, generator)
         for _ in range(max_iter):
-            labels = torch.cdist(z, centres).argmin(1)
+            labels = torch.cdist(z, centres).argmin(1)  # ok-dense: cells x centres
             sums = torch.zeros_like(centres).index_add_(0, labels, z)
             counts = torch.bincount(labels, minlength=k).unsqueeze(1).to(z)
             new = torch.where(counts > 0, sums / counts.clamp_min(1), centres)
@@ -41,7 +41,7 @@ def kmeans(
             centres = new
             if shift < tol:
                 break
-        labels = torch.cdist(z, centres).argmin(1)
+        labels = torch.cdist(z, centres).argmin(1)  # ok-dense: cells x centres
         inertia = (z - centres[labels]).pow(2).sum().item()
         if inertia < best[0]:
             best = (inertia, centres, labels)

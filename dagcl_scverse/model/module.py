@@ -81,6 +81,7 @@ class DAGCLModule(nn.Module):
 
     def soft_assign(self, z: Tensor) -> Tensor:
         """Student-t soft assignment q (rows sum to 1) of the embedding ``z``, in the log domain."""
+        # ok-dense: cells x clusters, linear in cells
         d2 = torch.cdist(self.cluster_space(z), self.centres).pow(2)
         logits = -(self.alpha + 1.0) / 2.0 * torch.log1p(d2 / self.alpha)
         return torch.softmax(logits, dim=1)

@@ -81,6 +81,7 @@ def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None) -> n
     if hasattr(matrix, "to_numpy"):
         matrix = matrix.to_numpy()
     if sp.issparse(matrix):
+        # ok-dense: cells x features (HVGs or a representation), linear in cells
         matrix = matrix.toarray()
     matrix = np.asarray(matrix)
     _check_real_dtype(matrix.dtype, f"The features in {source}")
