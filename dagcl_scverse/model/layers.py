@@ -10,6 +10,8 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
+from .attention_aggregate import SortedGraph, attention_aggregate
+
 
 class DynamicGraphAttention(MessagePassing):
     r"""Graph attention whose reach and width grow during training.
@@ -60,6 +62,7 @@ class DynamicGraphAttention(MessagePassing):
         self.att_dst = nn.Parameter(torch.empty(out_channels))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.log_temperature = nn.Parameter(torch.zeros(()), requires_grad=learn_temperature)
+        self._graph_cache: tuple[Tensor, int, int, SortedGraph] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -98,15 +101,26 @@ class DynamicGraphAttention(MessagePassing):
         if edge_weight is not None:
             logits = logits + torch.log(edge_weight.clamp_min(1e-12))
         alpha = softmax(logits, dst, num_nodes=x.shape[0])
-        neighbours = self.propagate(edge_index, x=h, alpha=alpha, size=(x.shape[0], x.shape[0]))
+        graph = self._sorted_graph(edge_index, x.shape[0])
+        neighbours = self.message_and_aggregate(graph, h, torch.index_select(alpha, 0, graph.order))
         out = (1.0 - aggregation) * h + aggregation * neighbours + self.bias
         out = out * self.channel_gate(capacity)
         if return_attention:
             return out, alpha
         return out
 
-    def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
-        return alpha.unsqueeze(-1) * x_j
+    def message_and_aggregate(self, graph: SortedGraph, x: Tensor, alpha: Tensor) -> Tensor:
+        """Fused message passing: ``sum_j alpha_ij x_j`` as one sparse-dense product."""
+        return attention_aggregate(alpha, x, graph)
+
+    def _sorted_graph(self, edge_index: Tensor, n_nodes: int) -> SortedGraph:
+        # training passes the same edge_index every epoch: sort it once
+        cached = self._graph_cache
+        if cached is not None and cached[0] is edge_index and cached[1:3] == (edge_index._version, n_nodes):
+            return cached[3]
+        graph = SortedGraph.from_edge_index(edge_index, n_nodes)
+        self._graph_cache = (edge_index, edge_index._version, n_nodes, graph)
+        return graph
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"

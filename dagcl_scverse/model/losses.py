@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
 def reconstruction(x_hat: Tensor, x: Tensor) -> Tensor:
     """Mean squared error between reconstruction and (log-normalised) input."""
-    return torch.mean((x_hat - x) ** 2)
+    return F.mse_loss(x_hat, x)
 
 
 def _standardise(z: Tensor) -> Tensor:

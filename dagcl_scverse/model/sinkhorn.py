@@ -12,7 +12,9 @@ def sinkhorn_balance(
     sharpen: float = 1.0,
     tol: float = 1e-4,
     max_iter: int = 500,
-) -> torch.Tensor:
+    column_potential: torch.Tensor | None = None,
+    return_potential: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Project soft assignments onto given marginals with Sinkhorn iterations.
 
     Solves for the plan ``P = diag(u) q^sharpen diag(v)`` whose rows sum to 1 (one unit of
@@ -31,19 +33,28 @@ def sinkhorn_balance(
         Largest allowed absolute deviation of a row sum from 1.
     max_iter
         Upper bound on the number of iterations.
+    column_potential
+        ``(k,)`` log column scaling to start from, e.g. the one a previous call on similar
+        assignments returned; the iterations then start close to the solution.
+    return_potential
+        Also return the final log column scaling.
 
     Returns
     -------
     ``(n, k)`` transport plan; rows sum to 1 within ``tol`` and columns to ``n * column_marginals``.
+    With ``return_potential``, the tuple ``(plan, column_potential)``.
     """
     n = log_q.shape[0]
     log_kernel = sharpen * log_q
     log_cols = torch.log(column_marginals.to(log_q) * n)
-    g = torch.zeros_like(log_cols)
+    g = torch.zeros_like(log_cols) if column_potential is None else column_potential.to(log_cols)
+    f = -torch.logsumexp(log_kernel + g, dim=1, keepdim=True)
     for _ in range(max_iter):
-        f = -torch.logsumexp(log_kernel + g, dim=1, keepdim=True)
         g = log_cols - torch.logsumexp(log_kernel + f, dim=0)
-        row_sums = torch.logsumexp(log_kernel + f + g, dim=1).exp()
-        if (row_sums - 1).abs().max() < tol:
+        f_next = -torch.logsumexp(log_kernel + g, dim=1, keepdim=True)
+        # the rows of the current plan exp(K + f + g) sum to exp(f - f_next)
+        if torch.expm1(f - f_next).abs().max() < tol:
             break
-    return torch.exp(log_kernel + f + g)
+        f = f_next
+    plan = torch.exp(log_kernel + f + g)
+    return (plan, g) if return_potential else plan

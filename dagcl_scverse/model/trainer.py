@@ -68,15 +68,23 @@ def _marginals(proportions: torch.Tensor, config: TrainingConfig) -> torch.Tenso
 
 
 def _targets(
-    q: torch.Tensor, proportions: torch.Tensor, t: float, config: TrainingConfig
-) -> torch.Tensor:
+    q: torch.Tensor,
+    proportions: torch.Tensor,
+    t: float,
+    config: TrainingConfig,
+    column_potential: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Targets p and, when balancing, Sinkhorn's column potential to warm-start the next refresh."""
     sharpen = schedules.sharpening(t, end=config.sharpen_end)
     if config.balance:
         marginals = _marginals(proportions, config)
-        p = sinkhorn_balance(torch.log(q.clamp_min(1e-12)), marginals, sharpen=sharpen)
+        p, column_potential = sinkhorn_balance(
+            torch.log(q.clamp_min(1e-12)), marginals, sharpen=sharpen,
+            column_potential=column_potential, return_potential=True,
+        )
     else:
         p = q.pow(sharpen)
-    return p / p.sum(1, keepdim=True)
+    return p / p.sum(1, keepdim=True), column_potential
 
 
 def _curriculum_mask(p: torch.Tensor, share: float) -> torch.Tensor:
@@ -161,7 +169,7 @@ def train(
             }
         stage_idx = torch.as_tensor(stage_indices if stages else [], dtype=torch.long, device=device)
 
-        p = mask = reference_labels = proportions = None
+        p = mask = reference_labels = proportions = column_potential = None
         bar = tqdm(range(total_epochs), desc="DAGCL", disable=not progress_bar, unit="epoch")
         for epoch in bar:
             phase = int(epoch >= config.pretrain_epochs)
@@ -207,7 +215,7 @@ def train(
                         hard = p.argmax(1) if config.proportions_from_targets else reference_labels
                         counts = torch.bincount(hard, minlength=k).to(q) / n
                         proportions = (1 - config.proportion_momentum) * proportions + config.proportion_momentum * counts
-                    p = _targets(q_detached, proportions, t, config)
+                    p, column_potential = _targets(q_detached, proportions, t, config, column_potential)
                     share = schedules.curriculum_share(t, config.curriculum_start) if config.curriculum else 1.0
                     mask = _curriculum_mask(p, share)
                     reference_labels = labels
