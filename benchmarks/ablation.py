@@ -32,11 +32,11 @@ VARIANTS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("extra", nargs="*", help="more labelled h5/h5ad files")
+    c.add_data_arguments(parser)
     parser.add_argument("--seeds", nargs="+", type=int, default=list(c.SEEDS))
     args = parser.parse_args()
     results = {}
-    for path in c.dataset_paths(args.extra):
+    for path in c.dataset_paths(args):
         adata = c.preprocess(c.load(path))
         truth = adata.obs["cell_type"].to_numpy()
         k = len(np.unique(truth))

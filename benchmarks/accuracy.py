@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 import _common as c
@@ -49,11 +50,11 @@ def run_dataset(path, seeds):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("extra", nargs="*", help="more labelled h5/h5ad files")
+    c.add_data_arguments(parser)
     parser.add_argument("--seeds", nargs="+", type=int, default=list(c.SEEDS))
     args = parser.parse_args()
     all_results = {}
-    for path in c.dataset_paths(args.extra):
+    for path in c.dataset_paths(args):
         all_results[c.pretty_name(path)] = run_dataset(path, args.seeds)
     c.RESULTS.mkdir(parents=True, exist_ok=True)
     (c.RESULTS / "accuracy.json").write_text(json.dumps(all_results, indent=1))
@@ -76,7 +77,8 @@ def main() -> None:
         rows.append(["", f"*DAGCL - best baseline (target ≥ +0.05)*", f"*{dagcl_ari - best_baseline:+.3f}*", "", "", "", ""])
     table = c.markdown_table(["data set", "method", "ARI", "NMI", "ACC", "clusters", "time (s, median)"], rows)
     text = (
-        f"Seeds {args.seeds}, standard pipeline, true k for DAGCL, Leiden (true k) and KMeans.\n"
+        f"Seeds {args.seeds}, standard pipeline, true k for DAGCL, Leiden (true k) and KMeans; "
+        f"torch threads: {torch.get_num_threads()}.\n"
         f"Command: `python benchmarks/accuracy.py --seeds {' '.join(map(str, args.seeds))}`\n\n{table}\n\n"
         "![ARI by method](_static/accuracy.png)"
     )

@@ -44,12 +44,12 @@ def drop_out(adata, share: float, seed: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("extra", nargs="*", help="more labelled h5/h5ad files")
+    c.add_data_arguments(parser)
     parser.add_argument("--levels", nargs="+", type=float, default=[0.0, 0.2, 0.4])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args = parser.parse_args()
     results = {}
-    for path in c.dataset_paths(args.extra):
+    for path in c.dataset_paths(args):
         raw = c.load(path)
         k = raw.obs["cell_type"].nunique()
         name = c.pretty_name(path)

@@ -46,6 +46,13 @@ def contingency(labels_true: ArrayLike, labels_pred: ArrayLike) -> sp.csr_matrix
     -------
     A ``(n_types, n_clusters)`` CSR matrix of int64 counts, rows and columns in order of first
     appearance.
+
+    Examples
+    --------
+    >>> from dagcl_scverse.metrics import contingency
+    >>> contingency(["a", "a", "b", "b", "b"], [1, 1, 0, 0, 1]).toarray()
+    array([[2, 0],
+           [1, 2]])
     """
     true = _codes(labels_true, "labels_true")
     pred = _codes(labels_pred, "labels_pred")
@@ -77,6 +84,12 @@ def accuracy(labels_true: ArrayLike, labels_pred: ArrayLike) -> float:
     Returns
     -------
     ACC in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> from dagcl_scverse.metrics import accuracy
+    >>> accuracy(["a", "a", "b", "b", "b"], [1, 1, 0, 0, 1])
+    0.8
     """
     table = contingency(labels_true, labels_pred)
     if table.shape[0] * table.shape[1] > _MAX_MATCHING_ENTRIES:
@@ -109,6 +122,12 @@ def adjusted_rand_index(labels_true: ArrayLike, labels_pred: ArrayLike) -> float
     -------
     ARI, 1 for identical partitions and about 0 for random ones; 1 as well when both partitions
     are trivial in the same way (one group, or one cell per group).
+
+    Examples
+    --------
+    >>> from dagcl_scverse.metrics import adjusted_rand_index
+    >>> round(adjusted_rand_index(["a", "a", "b", "b", "b"], [1, 1, 0, 0, 1]), 3)
+    0.167
     """
     table = contingency(labels_true, labels_pred)
     n = table.sum()
@@ -143,6 +162,12 @@ def normalized_mutual_info(labels_true: ArrayLike, labels_pred: ArrayLike) -> fl
     Returns
     -------
     NMI in ``[0, 1]``; 1 when both partitions put all cells in one group.
+
+    Examples
+    --------
+    >>> from dagcl_scverse.metrics import normalized_mutual_info
+    >>> round(normalized_mutual_info(["a", "a", "b", "b", "b"], [1, 1, 0, 0, 1]), 3)
+    0.433
     """
     table = contingency(labels_true, labels_pred).tocoo()
     n = float(table.sum())

@@ -13,9 +13,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import scanpy as sc  # noqa: E402
-
 import dagcl_scverse as dagcl  # noqa: E402
+from dagcl_scverse.cli import standard_pipeline  # noqa: E402
 
 OUT = Path(__file__).parents[1] / "docs" / "_static"
 DPI = 110
@@ -25,12 +24,7 @@ METADATA = {"Software": None}
 
 def main() -> None:
     adata = dagcl.datasets.mouse_pancreas()
-    sc.pp.filter_genes(adata, min_counts=1)
-    sc.pp.normalize_total(adata, target_sum=1e4)
-    sc.pp.log1p(adata)
-    sc.pp.highly_variable_genes(adata, n_top_genes=2000, subset=True)
-    sc.pp.pca(adata, n_comps=50)
-    sc.pp.neighbors(adata, n_neighbors=15)
+    standard_pipeline(adata)
     dagcl.tl.cluster(adata, n_clusters=13, accelerator="cpu")
 
     OUT.mkdir(parents=True, exist_ok=True)

@@ -2,10 +2,10 @@
 
 import matplotlib
 import pytest
-import scanpy as sc
 import torch
 
 import dagcl_scverse as dagcl
+from dagcl_scverse.cli import standard_pipeline
 
 matplotlib.use("Agg")
 # The models under test are small: one thread is as fast, and on a shared machine two threads
@@ -16,20 +16,11 @@ torch.set_num_threads(1)
 SHORT = {"pretrain_epochs": 20, "epochs": 30, "progress_bar": False}
 
 
-def standard_pipeline(adata):
-    """DESIGN.md's standard preprocessing, in place."""
-    sc.pp.filter_genes(adata, min_counts=1)
-    sc.pp.normalize_total(adata, target_sum=1e4)
-    sc.pp.log1p(adata)
-    sc.pp.highly_variable_genes(adata, n_top_genes=2000, subset=True)
-    sc.pp.pca(adata, n_comps=50)
-    sc.pp.neighbors(adata, n_neighbors=15)
-    return adata
-
-
 @pytest.fixture(scope="session")
 def _pancreas_pp():
-    return standard_pipeline(dagcl.datasets.mouse_pancreas())
+    adata = dagcl.datasets.mouse_pancreas()
+    standard_pipeline(adata)
+    return adata
 
 
 @pytest.fixture

@@ -138,3 +138,12 @@ def test_evaluate_missing_columns(pancreas):
     pancreas.obs["label"] = np.nan
     with pytest.raises(ValueError, match="no known cell type"):
         dagcl.tl.evaluate(pancreas, truth="label")
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    import dagcl_scverse.metrics
+
+    result = doctest.testmod(dagcl_scverse.metrics)
+    assert result.attempted >= 4 and result.failed == 0

@@ -46,7 +46,7 @@ def schedules(*, ax: Axes | None = None, show: bool | None = None) -> Figure | N
     >>> dagcl.pl.schedules()
     """
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5.0, 3.6), layout="constrained")
+        fig, ax = plt.subplots(figsize=(6.2, 3.4), layout="constrained")
     elif isinstance(ax, Axes):
         fig = ax.figure
     else:
@@ -65,5 +65,6 @@ def schedules(*, ax: Axes | None = None, show: bool | None = None) -> Figure | N
     ax.set_ylabel("KL weight γ(t)")
     ax.set_title("Clustering pressure schedules", fontsize="medium")
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(title="schedule", frameon=False, fontsize="small", loc="lower right")
+    # outside the axes: every corner of [0, 1] x [0, 1] holds some curve
+    ax.legend(title="schedule", frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     return finish(fig, show)
