@@ -7,6 +7,7 @@ labels only to score.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -69,6 +70,20 @@ def preprocess(adata: ad.AnnData) -> ad.AnnData:
     return adata
 
 
+def preprocess_to_files(paths: list[Path], folder: Path) -> dict[str, Path]:
+    """Each data set through the standard pipeline once, saved as h5ad for worker processes."""
+    files = {}
+    for i, path in enumerate(paths):
+        files[pretty_name(path)] = folder / f"{i}.h5ad"
+        preprocess(load(path)).write_h5ad(files[pretty_name(path)])
+    return files
+
+
+@functools.lru_cache(maxsize=1)
+def read_preprocessed(file: Path) -> ad.AnnData:
+    return ad.read_h5ad(file)
+
+
 def score(truth, labels) -> dict[str, float]:
     return {
         "ari": adjusted_rand_index(truth, labels),
@@ -113,6 +128,39 @@ def leiden_to_k(adata: ad.AnnData, k: int, seed: int, steps: int = 20) -> np.nda
 
 def kmeans_pca(adata: ad.AnnData, k: int, seed: int, n_pcs: int = 30, rep: str = "X_pca") -> np.ndarray:
     return KMeans(k, random_state=seed, n_init=10).fit_predict(adata.obsm[rep][:, :n_pcs])
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def run_tasks(fn, tasks: list, jobs: int = 1) -> list:
+    """``[fn(*task) for task in tasks]``, in ``jobs`` worker processes of one torch thread each."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    results = []
+    if jobs <= 1:
+        outputs = (fn(*task) for task in tasks)
+    else:
+        context = multiprocessing.get_context("spawn")  # forking a process that ran torch can hang
+        pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread)
+        outputs = pool.map(fn, *zip(*tasks))
+    for output in outputs:
+        results.append(output)
+        print(f"{len(results)}/{len(tasks)} runs done", flush=True)
+    if jobs > 1:
+        pool.shutdown()
+    return results
+
+
+def thread_setting() -> str:
+    """How torch's threads were set, for the tables' headers and commands."""
+    return f"DAGCL_BENCH_THREADS={os.environ['DAGCL_BENCH_THREADS']} " if os.environ.get("DAGCL_BENCH_THREADS") else ""
+
+
+def add_jobs_argument(parser) -> None:
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (one torch thread each)")
 
 
 def mean_sd(values) -> str:

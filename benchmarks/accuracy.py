@@ -79,7 +79,7 @@ def main() -> None:
     text = (
         f"Seeds {args.seeds}, standard pipeline, true k for DAGCL, Leiden (true k) and KMeans; "
         f"torch threads: {torch.get_num_threads()}.\n"
-        f"Command: `python benchmarks/accuracy.py --seeds {' '.join(map(str, args.seeds))}`\n\n{table}\n\n"
+        f"Command: `{c.thread_setting()}python benchmarks/accuracy.py --seeds {' '.join(map(str, args.seeds))}`\n\n{table}\n\n"
         "![ARI by method](_static/accuracy.png)"
     )
     c.write_section("accuracy", text)

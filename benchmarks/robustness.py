@@ -5,7 +5,7 @@ counts is set to zero, the standard pipeline runs, and DAGCL (true k), Leiden (r
 and KMeans (true k, 30 PCs) are scored. Table into docs/benchmarks.md, line plot into
 docs/_static/robustness.png.
 
-Usage: ``python benchmarks/robustness.py [--levels 0 0.2 0.4] [--seeds 0 1 2] [extra.h5 ...]``
+Usage: ``python benchmarks/robustness.py [--levels 0 0.2 0.4] [--seeds 0 1 2] [--jobs 2] [extra.h5 ...]``
 """
 
 from __future__ import annotations
@@ -42,30 +42,39 @@ def drop_out(adata, share: float, seed: int):
     return out
 
 
+def run_level(path: Path, level: float, seed: int) -> dict[str, float]:
+    raw = c.load(path)
+    k = raw.obs["cell_type"].nunique()
+    adata = c.preprocess(drop_out(raw, level, seed))
+    truth = adata.obs["cell_type"].to_numpy()
+    dagcl.tl.cluster(adata, k, random_state=seed, progress_bar=False, stages=0)
+    labels = {
+        "DAGCL": adata.obs["dagcl"].to_numpy(),
+        "Leiden (res. 1)": c.leiden(adata, 1.0, seed),
+        "KMeans (true k, 30 PCs)": c.kmeans_pca(adata, k, seed),
+    }
+    return {m: c.score(truth, labels[m])["ari"] for m in METHODS}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_data_arguments(parser)
+    c.add_jobs_argument(parser)
     parser.add_argument("--levels", nargs="+", type=float, default=[0.0, 0.2, 0.4])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args = parser.parse_args()
+    paths = c.dataset_paths(args)
+    tasks = [(path, level, seed) for path in paths for level in args.levels for seed in args.seeds]
+    aris = iter(c.run_tasks(run_level, tasks, args.jobs))
     results = {}
-    for path in c.dataset_paths(args):
-        raw = c.load(path)
-        k = raw.obs["cell_type"].nunique()
+    for path in paths:
         name = c.pretty_name(path)
         results[name] = {m: {str(lv): [] for lv in args.levels} for m in METHODS}
         for level in args.levels:
-            for seed in args.seeds:
-                adata = c.preprocess(drop_out(raw, level, seed))
-                truth = adata.obs["cell_type"].to_numpy()
-                dagcl.tl.cluster(adata, k, random_state=seed, progress_bar=False, stages=0)
-                labels = {
-                    "DAGCL": adata.obs["dagcl"].to_numpy(),
-                    "Leiden (res. 1)": c.leiden(adata, 1.0, seed),
-                    "KMeans (true k, 30 PCs)": c.kmeans_pca(adata, k, seed),
-                }
+            for _ in args.seeds:
+                run = next(aris)
                 for m in METHODS:
-                    results[name][m][str(level)].append(c.score(truth, labels[m])["ari"])
+                    results[name][m][str(level)].append(run[m])
             print(name, level, {m: np.mean(results[name][m][str(level)]) for m in METHODS}, flush=True)
     c.RESULTS.mkdir(parents=True, exist_ok=True)
     (c.RESULTS / "robustness.json").write_text(json.dumps(results, indent=1))
@@ -79,7 +88,7 @@ def main() -> None:
         "robustness",
         f"Seeds {args.seeds} (each seed drops a different random share and seeds the methods).\n"
         f"Command: `python benchmarks/robustness.py --levels {' '.join(map(str, args.levels))} "
-        f"--seeds {' '.join(map(str, args.seeds))}`\n\n{table}\n\n![ARI under dropout](_static/robustness.png)",
+        f"--seeds {' '.join(map(str, args.seeds))} --jobs {args.jobs}`\n\n{table}\n\n![ARI under dropout](_static/robustness.png)",
     )
     fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3), layout="constrained", squeeze=False)
     colours = ["#0072B2", "#E69F00", "#CC79A7"]

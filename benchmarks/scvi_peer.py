@@ -25,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import scanpy as sc
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _common as c
@@ -96,8 +97,8 @@ def main() -> None:
     c.write_section(
         "scvi",
         f"scvi-tools 1.4.2, default `SCVI` model and epochs on the HVG counts, CPU; seed {args.seed}; "
-        "DAGCL with defaults in the same process.\n"
-        f"Command: `python benchmarks/scvi_peer.py --seed {args.seed}{' --no-shared' if args.no_shared else ''}{extra}`\n\n"
+        f"DAGCL with defaults in the same process; torch threads: {torch.get_num_threads()}.\n"
+        f"Command: `{c.thread_setting()}python benchmarks/scvi_peer.py --seed {args.seed}{' --no-shared' if args.no_shared else ''}{extra}`\n\n"
         f"{table}\n\n![scVI vs DAGCL](_static/scvi_peer.png)",
     )
 
