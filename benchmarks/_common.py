@@ -165,7 +165,8 @@ def add_jobs_argument(parser) -> None:
 
 def mean_sd(values) -> str:
     values = np.asarray(values, dtype=float)
-    return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0:.3f}"
+    # non-breaking spaces: a table cell wraps between numbers, not inside "0.83 ± 0.03"
+    return f"{values.mean():.3f}\u00a0±\u00a0{values.std(ddof=1) if len(values) > 1 else 0:.3f}"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -26,6 +26,9 @@ class DynamicGraphAttention(MessagePassing):
     channel gate :math:`m` that keeps the first ``capacity * out_channels`` channels (the
     boundary channel fractionally) and zeroes the rest. Edge weights :math:`w_{ij}` (kNN
     connectivities) enter the attention logits, so strong graph edges start out preferred.
+    The neighbour sum is fused (:meth:`message_and_aggregate`): one sparse matrix product
+    instead of a tensor of per-edge messages, with the sorted graph cached while the same
+    ``edge_index`` tensor comes back.
 
     Parameters
     ----------
