@@ -136,21 +136,21 @@ def _one_thread() -> None:
 
 def run_tasks(fn, tasks: list, jobs: int = 1) -> list:
     """``[fn(*task) for task in tasks]``, in ``jobs`` worker processes of one torch thread each."""
+    import contextlib
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    results = []
-    if jobs <= 1:
-        outputs = (fn(*task) for task in tasks)
-    else:
-        context = multiprocessing.get_context("spawn")  # forking a process that ran torch can hang
-        pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread)
-        outputs = pool.map(fn, *zip(*tasks))
-    for output in outputs:
-        results.append(output)
-        print(f"{len(results)}/{len(tasks)} runs done", flush=True)
-    if jobs > 1:
-        pool.shutdown()
+    with contextlib.ExitStack() as stack:
+        if jobs <= 1:
+            outputs = (fn(*task) for task in tasks)
+        else:
+            context = multiprocessing.get_context("spawn")  # forking a process that ran torch can hang
+            pool = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread))
+            outputs = pool.map(fn, *zip(*tasks))
+        results = []
+        for output in outputs:
+            results.append(output)
+            print(f"{len(results)}/{len(tasks)} runs done", flush=True)
     return results
 
 
