@@ -18,15 +18,15 @@ class TrainingConfig:
     curriculum: bool = True
     balance: bool = True
     random_state: int = 0
-    hidden: int = 256
-    attention_channels: int = 128
-    latent: int = 32
+    hidden: int = 128
+    attention_channels: int = 64
+    latent: int = 16
     #: degrees of freedom of the Student-t kernel of the soft assignment
     student_t_dof: float = 10.0
     #: self-training epochs between target refreshes
     update_interval: int = 5
     #: cells whose reconstruction is scored per epoch (a seeded random subset)
-    recon_cells: int = 4096
+    recon_cells: int = 1024
     weight_decorrelation: float = 1.0
     weight_smoothness: float = 0.1
     weight_kl: float = 1.0
@@ -46,6 +46,8 @@ class TrainingConfig:
     centre_init: str = "average_linkage"
     #: space of the initial partition: "input_pca" (principal components of the features) or "embedding"
     init_space: str = "input_pca"
+    #: steps fitting the centres (embedding fixed) to the initial partition before self-training
+    centre_fit_steps: int = 200
     #: proportions are estimated from the hard labels of the targets p (else of q)
     proportions_from_targets: bool = False
     #: self-training progress points at which to snapshot embedding and labels

@@ -35,9 +35,9 @@ class DAGCLModule(nn.Module):
         self,
         n_features: int,
         *,
-        hidden: int = 256,
-        attention_channels: int = 128,
-        latent: int = 32,
+        hidden: int = 128,
+        attention_channels: int = 64,
+        latent: int = 16,
         learn_temperature: bool = True,
         alpha: float = 10.0,
     ) -> None:
@@ -60,7 +60,11 @@ class DAGCLModule(nn.Module):
         aggregation: float,
         capacity: float,
     ) -> Tensor:
-        h = self.input(x)
+        if x.layout == torch.sparse_csr:
+            linear, activation = self.input
+            h = activation(torch.addmm(linear.bias, x, linear.weight.T))
+        else:
+            h = self.input(x)
         h = self.attention(h, edge_index, edge_weight, aggregation=aggregation, capacity=capacity)
         return self.to_latent(h)
 

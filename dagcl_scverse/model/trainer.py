@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,24 @@ HISTORY_SCALARS = (
     "assignment_entropy",
     "confident_share",
 )
+
+
+#: Adam step size when fitting the centres to the initial partition
+CENTRE_FIT_LR = 0.05
+#: below this share of non-zero features, the input layer reads them as a sparse CSR matrix (CPU)
+SPARSE_INPUT_MAX_DENSITY = 0.2
+
+
+def _encoder_input(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as sparse CSR when it is sparse enough that the input layer runs faster that way."""
+    if x.device.type != "cpu" or x.numel() == 0:
+        return x
+    density = torch.count_nonzero(x).item() / x.numel()
+    if density > SPARSE_INPUT_MAX_DENSITY:
+        return x
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+        return x.to_sparse_csr()
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -85,6 +104,16 @@ def _targets(
     else:
         p = q.pow(sharpen)
     return p / p.sum(1, keepdim=True), column_potential
+
+
+def _fit_centres(model: DAGCLModule, z: torch.Tensor, labels: torch.Tensor, steps: int) -> None:
+    """Move the centres (embedding fixed) so that the soft assignment reproduces ``labels``."""
+    optimiser = torch.optim.Adam([model.centres], lr=CENTRE_FIT_LR)
+    for _ in range(steps):
+        optimiser.zero_grad(set_to_none=True)
+        q = model.soft_assign(z)
+        torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels).backward()
+        optimiser.step()
 
 
 def _curriculum_mask(p: torch.Tensor, share: float) -> torch.Tensor:
@@ -143,6 +172,7 @@ def train(
         x = torch.as_tensor(features, dtype=torch.float32, device=device)
         ei = torch.as_tensor(edge_index, dtype=torch.long, device=device)
         ew = torch.as_tensor(edge_weight, dtype=torch.float32, device=device)
+        x_in = _encoder_input(x)
         model = DAGCLModule(
             x.shape[1],
             hidden=config.hidden,
@@ -178,20 +208,22 @@ def train(
 
             if epoch == config.pretrain_epochs:
                 with torch.no_grad():
-                    z = model.encode(x, ei, ew, aggregation=agg, capacity=cap)
+                    z = model.encode(x_in, ei, ew, aggregation=agg, capacity=cap)
                 zc = model.cluster_space(z)
                 if config.centre_init == "kmeans":
                     centres, reference_labels = kmeans(zc, k, seed=config.random_state)
                 else:
-                    space = principal_components(x) if config.init_space == "input_pca" else None
+                    space = principal_components(x) if config.init_space == "input_pca" else zc
                     centres, reference_labels = initial_centres(zc, k, space=space, seed=config.random_state)
                 model.init_centres(centres)
+                if config.centre_fit_steps:
+                    _fit_centres(model, z, reference_labels, config.centre_fit_steps)
                 optimiser.add_param_group({"params": [model.centres]})
                 proportions = torch.bincount(reference_labels, minlength=k).to(z) / n
 
             model.train()
             optimiser.zero_grad(set_to_none=True)
-            z = model.encode(x, ei, ew, aggregation=agg, capacity=cap)
+            z = model.encode(x_in, ei, ew, aggregation=agg, capacity=cap)
             recon_idx = torch.randperm(n, generator=generator)[: config.recon_cells].to(device)
             loss_recon = losses.reconstruction(
                 model.decode(torch.index_select(z, 0, recon_idx)), torch.index_select(x, 0, recon_idx)
@@ -255,17 +287,15 @@ def train(
             )
             for name, value in record.items():
                 history[name][epoch] = value
-            bar.set_postfix(
-                phase="pretrain" if phase == 0 else "self-train",
-                loss=f"{record['loss_total']:.3g}",
-                kl=f"{record.get('loss_kl', float('nan')):.3g}",
-                refresh=False,
-            )
+            postfix = {"phase": "self-train" if phase else "pretrain", "loss": f"{record['loss_total']:.3g}"}
+            if phase:
+                postfix["kl"] = f"{record['loss_kl']:.3g}"
+            bar.set_postfix(postfix, refresh=False)
 
         model.eval()
         with torch.no_grad():
             agg, cap = _aggregation_capacity(config, 1.0)
-            z = model.encode(x, ei, ew, aggregation=agg, capacity=cap)
+            z = model.encode(x_in, ei, ew, aggregation=agg, capacity=cap)
             q = model.soft_assign(z)
         if stages is not None:
             # the snapshot at the end of self-training is the final result itself

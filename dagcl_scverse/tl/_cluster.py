@@ -31,13 +31,11 @@ OUT_OF_MEMORY_ERROR = getattr(torch, "OutOfMemoryError", None) or torch.cuda.Out
 
 
 def default_epochs(n_cells: int) -> tuple[int, int]:
-    """Size-aware ``(pretrain_epochs, epochs)``: one epoch is one full-graph step, so larger
+    """Size-aware ``(pretrain_epochs, epochs)``: one epoch is one full-graph step, so the largest
     data sets (less noisy gradients, more time per step) get fewer epochs."""
-    if n_cells <= 2_000:
-        return 200, 200
     if n_cells <= 20_000:
-        return 150, 150
-    return 100, 100
+        return 100, 100
+    return 75, 75
 
 
 def resolve_device(accelerator: str) -> torch.device:
