@@ -83,7 +83,7 @@ def method_defaults() -> dict[str, str]:
     import dataclasses
     import inspect
 
-    from dagcl_scverse.model import centre_init, schedules
+    from dagcl_scverse.model import centre_init, schedules, trainer
     from dagcl_scverse.model.config import TrainingConfig
 
     config = {f.name: f.default for f in dataclasses.fields(TrainingConfig)}
@@ -92,6 +92,8 @@ def method_defaults() -> dict[str, str]:
         return inspect.signature(function).parameters[name].default
 
     values = {
+        "hidden": config["hidden"],
+        "attention": config["attention_channels"],
         "latent": config["latent"],
         "dof": config["student_t_dof"],
         "refresh": config["update_interval"],
@@ -112,6 +114,8 @@ def method_defaults() -> dict[str, str]:
         "sharp1": config["sharpen_end"],
         "micro": centre_init.MICRO_CLUSTERS,
         "init_pcs": default(centre_init.principal_components, "n_components"),
+        "fit_steps": config["centre_fit_steps"],
+        "fit_lr": trainer.CENTRE_FIT_LR,
     }
     return {name: f"{value:g}" if isinstance(value, float) else str(value) for name, value in values.items()}
 

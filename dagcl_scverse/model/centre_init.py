@@ -15,6 +15,8 @@ from torch import Tensor
 from .kmeans import kmeans
 
 MICRO_CLUSTERS = 200
+#: above this many cells the micro-cluster centres are fitted on a subsample of this size
+MICRO_FIT_CELLS = 20_000
 
 
 def average_linkage_groups(means: Tensor, sizes: Tensor, k: int) -> Tensor:
@@ -55,11 +57,26 @@ def average_linkage_groups(means: Tensor, sizes: Tensor, k: int) -> Tensor:
     return relabelled
 
 
+def _micro_clusters(u: Tensor, m: int, seed: int) -> Tensor:
+    """k-means labels of ``u`` into ``m`` groups; above MICRO_FIT_CELLS cells the centres are fitted
+    on a seeded subsample and every cell takes the nearest one, so the cost stays linear in cells."""
+    n = u.shape[0]
+    if n <= MICRO_FIT_CELLS:
+        return kmeans(u, m, seed=seed, n_init=1)[1]
+    generator = torch.Generator().manual_seed(seed)
+    subsample = torch.randperm(n, generator=generator)[:MICRO_FIT_CELLS].to(u.device)
+    centres, _ = kmeans(u[subsample], m, seed=seed, n_init=1)
+    return torch.cdist(u, centres).argmin(1)  # ok-dense: cells x micro-clusters
+
+
 def principal_components(x: Tensor, n_components: int = 30) -> Tensor:
     """Scores of the top principal components of ``x`` (cells x features), centred."""
     q = min(n_components, x.shape[0], x.shape[1])
-    centred = x - x.mean(0)
-    u, s, _ = torch.linalg.svd(centred, full_matrices=False) if x.shape[1] <= q else torch.pca_lowrank(x, q=q, niter=4)
+    if x.shape[1] <= q:
+        u, s, _ = torch.linalg.svd(x - x.mean(0), full_matrices=False)
+    else:
+        # centres implicitly: no second cells x features copy
+        u, s, _ = torch.pca_lowrank(x, q=q, niter=4)
     return u[:, :q] * s[:q]
 
 
@@ -75,7 +92,7 @@ def initial_centres(z: Tensor, k: int, *, space: Tensor | None = None, seed: int
     u = space - space.mean(0)
     u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
     m = min(n, max(MICRO_CLUSTERS, 2 * k))
-    _, micro = kmeans(u, m, seed=seed, n_init=1)
+    micro = _micro_clusters(u, m, seed)
     sizes = torch.bincount(micro, minlength=m)
     present = sizes > 0
     index = torch.cumsum(present.long(), 0) - 1

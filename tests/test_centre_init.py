@@ -1,0 +1,48 @@
+"""The initial partition: cosine average linkage over k-means micro-clusters."""
+
+import numpy as np
+import pytest
+import torch
+
+from dagcl_scverse.metrics import adjusted_rand_index
+from dagcl_scverse.model import centre_init
+
+
+def _blobs(seed=0):
+    """A wide population and two compact ones, in 5 dimensions."""
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.eye(5)[:3] * 10
+    spreads = torch.tensor([1.0, 0.3, 0.3])
+    sizes = [200, 100, 100]
+    points = [directions[i] + spreads[i] * torch.randn(size, 5, generator=generator) for i, size in enumerate(sizes)]
+    labels = np.repeat(np.arange(3), sizes)
+    return torch.cat(points), labels
+
+
+@pytest.mark.parametrize("fit_cells", [None, 100])
+def test_initial_partition_recovers_a_wide_and_two_compact_populations(monkeypatch, fit_cells):
+    if fit_cells is not None:  # the subsampled micro-cluster path of large data sets
+        monkeypatch.setattr(centre_init, "MICRO_FIT_CELLS", fit_cells)
+    space, truth = _blobs()
+    z = torch.randn(space.shape[0], 4, generator=torch.Generator().manual_seed(1))
+    centres, labels = centre_init.initial_centres(z, 3, space=space, seed=0)
+    assert labels.shape == (space.shape[0],)
+    assert adjusted_rand_index(truth, labels.numpy()) > 0.95
+    # the centres are the groups' means in the embedding
+    for group in range(3):
+        torch.testing.assert_close(centres[group], z[labels == group].mean(0))
+
+
+def test_micro_clusters_on_a_subsample_label_every_cell(monkeypatch):
+    monkeypatch.setattr(centre_init, "MICRO_FIT_CELLS", 50)
+    space, _ = _blobs()
+    micro = centre_init._micro_clusters(space, 20, seed=0)
+    assert micro.shape == (space.shape[0],)
+    assert int(micro.min()) >= 0 and int(micro.max()) < 20
+
+
+def test_principal_components_are_the_centred_svd_scores():
+    x = torch.randn(200, 8, generator=torch.Generator().manual_seed(0)) @ torch.diag(torch.arange(8.0, 0, -1))
+    scores = centre_init.principal_components(x, n_components=8)
+    u, s, _ = np.linalg.svd((x - x.mean(0)).numpy(), full_matrices=False)
+    np.testing.assert_allclose(np.abs(scores.numpy()), np.abs(u * s), atol=1e-4)
