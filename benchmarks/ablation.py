@@ -65,7 +65,7 @@ def main() -> None:
     c.write_section(
         "ablation",
         f"Seeds {args.seeds}, true k, defaults otherwise.\n"
-        f"Command: `python benchmarks/ablation.py --seeds {' '.join(map(str, args.seeds))} --jobs {args.jobs}`\n\n{table}",
+        f"Command: `{c.thread_setting()}python benchmarks/ablation.py --seeds {' '.join(map(str, args.seeds))} --jobs {args.jobs}`\n\n{table}",
     )
     print(table)
 

@@ -87,7 +87,7 @@ def main() -> None:
     c.write_section(
         "robustness",
         f"Seeds {args.seeds} (each seed drops a different random share and seeds the methods).\n"
-        f"Command: `python benchmarks/robustness.py --levels {' '.join(map(str, args.levels))} "
+        f"Command: `{c.thread_setting()}python benchmarks/robustness.py --levels {' '.join(map(str, args.levels))} "
         f"--seeds {' '.join(map(str, args.seeds))} --jobs {args.jobs}`\n\n{table}\n\n![ARI under dropout](_static/robustness.png)",
     )
     fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3), layout="constrained", squeeze=False)

@@ -123,7 +123,7 @@ def main() -> None:
         "scaling",
         f"Synthetic NB counts, {N_GENES} genes, {N_GROUPS} groups, standard pipeline, "
         f"{args.epochs} + {args.epochs} epochs, CPU (2 cores, "
-        f"{os.environ.get('DAGCL_BENCH_THREADS', 'default')} torch threads), one process per size.\n"
+        f"torch threads: {os.environ.get('DAGCL_BENCH_THREADS', 'default')}), one process per size.\n"
         f"Command: `{c.thread_setting()}python benchmarks/scaling.py --sizes {' '.join(map(str, args.sizes))} --epochs {args.epochs}`\n\n"
         f"{table}\n\nGrowth exponent of time per epoch: {exponent_all:.2f} (fit over sizes ≥ 10k), "
         f"{exponent_top:.2f} (between the two largest sizes).\n\n![scaling](_static/scaling.png)",

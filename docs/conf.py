@@ -113,6 +113,7 @@ def method_defaults() -> dict[str, str]:
         "sharp0": default(schedules.sharpening, "start"),
         "sharp1": config["sharpen_end"],
         "micro": centre_init.MICRO_CLUSTERS,
+        "micro_fit": f"{centre_init.MICRO_FIT_CELLS:,}",
         "init_pcs": default(centre_init.principal_components, "n_components"),
         "fit_steps": config["centre_fit_steps"],
         "fit_lr": trainer.CENTRE_FIT_LR,

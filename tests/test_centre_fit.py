@@ -26,3 +26,16 @@ def test_fitted_centres_reproduce_a_partition_the_group_means_do_not():
     assert before < 0.97
     assert after > before + 0.02
     assert model.centres.shape == (2, 2)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_centre_without_cells_stays_where_it_was():
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(100, 2, generator=generator)
+    labels = (z[:, 0] > 0).long()  # clusters 0 and 1; cluster 2 has no cell
+    model = DAGCLModule(3, hidden=4, attention_channels=4, latent=2)
+    start = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [0.0, 3.0]])
+    model.init_centres(start)
+    _fit_centres(model, z.requires_grad_(), labels, steps=50)
+    assert torch.equal(model.centres[2].detach(), start[2])
+    assert not torch.equal(model.centres[:2].detach(), start[:2])

@@ -23,6 +23,7 @@ def _blobs(seed=0):
 def test_initial_partition_recovers_a_wide_and_two_compact_populations(monkeypatch, fit_cells):
     if fit_cells is not None:  # the subsampled micro-cluster path of large data sets
         monkeypatch.setattr(centre_init, "MICRO_FIT_CELLS", fit_cells)
+        monkeypatch.setattr(centre_init, "MICRO_CLUSTERS", 20)
     space, truth = _blobs()
     z = torch.randn(space.shape[0], 4, generator=torch.Generator().manual_seed(1))
     centres, labels = centre_init.initial_centres(z, 3, space=space, seed=0)
@@ -33,16 +34,24 @@ def test_initial_partition_recovers_a_wide_and_two_compact_populations(monkeypat
         torch.testing.assert_close(centres[group], z[labels == group].mean(0))
 
 
-def test_micro_clusters_on_a_subsample_label_every_cell(monkeypatch):
-    monkeypatch.setattr(centre_init, "MICRO_FIT_CELLS", 50)
-    space, _ = _blobs()
-    micro = centre_init._micro_clusters(space, 20, seed=0)
+def test_micro_clusters_on_a_subsample_label_every_cell_within_one_population(monkeypatch):
+    monkeypatch.setattr(centre_init, "MICRO_FIT_CELLS", 100)
+    space, truth = _blobs()
+    micro = centre_init._micro_clusters(space, 20, seed=0).numpy()
     assert micro.shape == (space.shape[0],)
     assert int(micro.min()) >= 0 and int(micro.max()) < 20
+    assert len(np.unique(micro)) > 10
+    for group in np.unique(micro):
+        assert len(np.unique(truth[micro == group])) == 1
 
 
-def test_principal_components_are_the_centred_svd_scores():
-    x = torch.randn(200, 8, generator=torch.Generator().manual_seed(0)) @ torch.diag(torch.arange(8.0, 0, -1))
-    scores = centre_init.principal_components(x, n_components=8)
-    u, s, _ = np.linalg.svd((x - x.mean(0)).numpy(), full_matrices=False)
-    np.testing.assert_allclose(np.abs(scores.numpy()), np.abs(u * s), atol=1e-4)
+@pytest.mark.parametrize("n_components", [8, 3])  # exact SVD, and the randomised one of wider data
+def test_principal_components_are_the_centred_svd_scores(n_components):
+    generator = torch.Generator().manual_seed(0)
+    scales = torch.tensor([20.0, 10.0, 5.0, 0.3, 0.2, 0.2, 0.1, 0.1])
+    x = torch.randn(300, 8, generator=generator) * scales + 50.0  # the offset must be centred away
+    scores = centre_init.principal_components(x, n_components=n_components)
+    u, s, _ = np.linalg.svd((x - x.mean(0)).numpy().astype(np.float64), full_matrices=False)
+    expected = (u * s)[:, :n_components]
+    assert scores.shape == (300, n_components)
+    np.testing.assert_allclose(np.abs(scores.numpy()), np.abs(expected), atol=1e-2 * s[0])

@@ -58,8 +58,11 @@ def average_linkage_groups(means: Tensor, sizes: Tensor, k: int) -> Tensor:
 
 
 def _micro_clusters(u: Tensor, m: int, seed: int) -> Tensor:
-    """k-means labels of ``u`` into ``m`` groups; above MICRO_FIT_CELLS cells the centres are fitted
-    on a seeded subsample and every cell takes the nearest one, so the cost stays linear in cells."""
+    """k-means labels of ``u`` into ``m`` groups.
+
+    Above ``MICRO_FIT_CELLS`` cells the centres are fitted on a seeded subsample and every cell
+    takes the nearest one: k-means needs more iterations on more cells, this stays linear.
+    """
     n = u.shape[0]
     if n <= MICRO_FIT_CELLS:
         return kmeans(u, m, seed=seed, n_init=1)[1]
@@ -75,7 +78,7 @@ def principal_components(x: Tensor, n_components: int = 30) -> Tensor:
     if x.shape[1] <= q:
         u, s, _ = torch.linalg.svd(x - x.mean(0), full_matrices=False)
     else:
-        # centres implicitly: no second cells x features copy
+        # pca_lowrank centres internally (one centred copy); don't make another here
         u, s, _ = torch.pca_lowrank(x, q=q, niter=4)
     return u[:, :q] * s[:q]
 

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .layers import DynamicGraphAttention
+from .sparse_input import SparseFeatures, sparse_linear
 
 
 class DAGCLModule(nn.Module):
@@ -53,16 +54,17 @@ class DAGCLModule(nn.Module):
 
     def encode(
         self,
-        x: Tensor,
+        x: Tensor | SparseFeatures,
         edge_index: Tensor,
         edge_weight: Tensor | None,
         *,
         aggregation: float,
         capacity: float,
     ) -> Tensor:
-        if x.layout == torch.sparse_csr:
-            linear, activation = self.input
-            h = activation(torch.addmm(linear.bias, x, linear.weight.T))
+        """Embedding ``(n, latent)`` of features ``x`` (dense, or :class:`SparseFeatures`) over the graph."""
+        if isinstance(x, SparseFeatures):
+            linear, activation = self.input[0], self.input[1]
+            h = activation(sparse_linear(x, linear.weight, linear.bias))
         else:
             h = self.input(x)
         h = self.attention(h, edge_index, edge_weight, aggregation=aggregation, capacity=capacity)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +15,7 @@ from .centre_init import initial_centres, principal_components
 from .kmeans import kmeans
 from .module import DAGCLModule
 from .sinkhorn import sinkhorn_balance
+from .sparse_input import SparseFeatures
 
 HISTORY_SCALARS = (
     "epoch",
@@ -37,20 +37,16 @@ HISTORY_SCALARS = (
 
 #: Adam step size when fitting the centres to the initial partition
 CENTRE_FIT_LR = 0.05
-#: below this share of non-zero features, the input layer reads them as a sparse CSR matrix (CPU)
+#: at most this share of non-zero features: the input layer reads them as a sparse CSR matrix (CPU)
 SPARSE_INPUT_MAX_DENSITY = 0.2
 
 
-def _encoder_input(x: torch.Tensor) -> torch.Tensor:
-    """``x`` as sparse CSR when it is sparse enough that the input layer runs faster that way."""
+def _encoder_input(x: torch.Tensor) -> torch.Tensor | SparseFeatures:
+    """``x`` as :class:`SparseFeatures` when it is sparse enough that the input layer runs faster that way."""
     if x.device.type != "cpu" or x.numel() == 0:
         return x
     density = torch.count_nonzero(x).item() / x.numel()
-    if density > SPARSE_INPUT_MAX_DENSITY:
-        return x
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-        return x.to_sparse_csr()
+    return SparseFeatures.from_dense(x) if density <= SPARSE_INPUT_MAX_DENSITY else x
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -107,13 +103,23 @@ def _targets(
 
 
 def _fit_centres(model: DAGCLModule, z: torch.Tensor, labels: torch.Tensor, steps: int) -> None:
-    """Move the centres (embedding fixed) so that the soft assignment reproduces ``labels``."""
+    """Move the centres (embedding fixed) so that the soft assignment reproduces ``labels``.
+
+    Centres without cells in ``labels`` (fill-ins on tiny data) keep their place: the fit would
+    push them away from every cell.
+    """
+    z = z.detach()
+    start = model.centres.detach().clone()
+    has_cells = torch.bincount(labels, minlength=start.shape[0]) > 0
     optimiser = torch.optim.Adam([model.centres], lr=CENTRE_FIT_LR)
     for _ in range(steps):
         optimiser.zero_grad(set_to_none=True)
         q = model.soft_assign(z)
         torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels).backward()
         optimiser.step()
+    with torch.no_grad():
+        model.centres[~has_cells] = start[~has_cells]
+    model.centres.grad = None
 
 
 def _curriculum_mask(p: torch.Tensor, share: float) -> torch.Tensor:

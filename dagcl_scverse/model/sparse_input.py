@@ -1,0 +1,58 @@
+"""Sparse features for the encoder's input layer: a CSR matrix and its transpose, built once.
+
+Log-normalised expression of highly variable genes is mostly zeros (1-7 % non-zero in the
+benchmark data), so the input layer ``x @ W.T + b`` is cheaper as a sparse-dense product. Its
+weight gradient needs ``x.T @ grad``; torch's own backward converts ``x.T`` to CSR at every
+step, which cost more than the product itself, so the transpose is kept here instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+def _csr(x: Tensor) -> Tensor:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+        return x.to_sparse_csr()
+
+
+@dataclass(frozen=True)
+class SparseFeatures:
+    """Features ``(n, f)`` as CSR, with the ``(f, n)`` transpose as CSR."""
+
+    matrix: Tensor
+    transpose: Tensor
+
+    @classmethod
+    def from_dense(cls, x: Tensor) -> SparseFeatures:
+        return cls(matrix=_csr(x), transpose=_csr(x.T.contiguous()))
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.matrix.shape
+
+
+class _SparseLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight: Tensor, bias: Tensor, features: SparseFeatures) -> Tensor:
+        ctx.features = features
+        return torch.addmm(bias, features.matrix, weight.T)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        grad_weight = (ctx.features.transpose @ grad).T if ctx.needs_input_grad[0] else None
+        grad_bias = grad.sum(0) if ctx.needs_input_grad[1] else None
+        return grad_weight, grad_bias, None
+
+
+def sparse_linear(features: SparseFeatures, weight: Tensor, bias: Tensor) -> Tensor:
+    """``features @ weight.T + bias`` with gradients for ``weight`` and ``bias``.
+
+    Shapes: features ``(n, f)``, weight ``(h, f)``, bias ``(h,)`` -> ``(n, h)``.
+    """
+    return _SparseLinear.apply(weight, bias, features)
