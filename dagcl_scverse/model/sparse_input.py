@@ -30,7 +30,9 @@ class SparseFeatures:
 
     @classmethod
     def from_dense(cls, x: Tensor) -> SparseFeatures:
-        return cls(matrix=_csr(x), transpose=_csr(x.T.contiguous()))
+        matrix = _csr(x)
+        # from the sparse matrix, not from x.T: no second dense copy
+        return cls(matrix=matrix, transpose=_csr(matrix.t()))
 
     @property
     def shape(self) -> torch.Size:
