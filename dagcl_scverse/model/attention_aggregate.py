@@ -8,11 +8,12 @@ the sampled product ``(grad @ h.T)`` at the edges for ``alpha``. Memory stays O(
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from .sparse_input import csr_beta_warning_silenced
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,7 @@ class SortedGraph:
         crow, col = (self.crow_t, self.col_t) if transpose else (self.crow, self.col)
         if transpose:
             values = torch.index_select(values, 0, self.order_t)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+        with csr_beta_warning_silenced():
             return torch.sparse_csr_tensor(
                 crow, col, values, (self.n_nodes, self.n_nodes), check_invariants=False
             )

@@ -9,15 +9,24 @@ step, which cost more than the product itself, so the transpose is kept here ins
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 
-def _csr(x: Tensor) -> Tensor:
+@contextmanager
+def csr_beta_warning_silenced() -> Iterator[None]:
+    """Silence torch's "Sparse CSR tensor support is in beta" warning while building CSR tensors."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+        yield
+
+
+def _csr(x: Tensor) -> Tensor:
+    with csr_beta_warning_silenced():
         return x.to_sparse_csr()
 
 
@@ -33,10 +42,6 @@ class SparseFeatures:
         matrix = _csr(x)
         # from the sparse matrix, not from x.T: no second dense copy
         return cls(matrix=matrix, transpose=_csr(matrix.t()))
-
-    @property
-    def shape(self) -> torch.Size:
-        return self.matrix.shape
 
 
 class _SparseLinear(torch.autograd.Function):
