@@ -115,6 +115,7 @@ def method_defaults() -> dict[str, str]:
         "micro": centre_init.MICRO_CLUSTERS,
         "micro_fit": f"{centre_init.MICRO_FIT_CELLS:,}",
         "init_pcs": default(centre_init.principal_components, "n_components"),
+        "scale_max": f"{centre_init.SCALE_MAX_VALUE:g}",
         "fit_steps": config["centre_fit_steps"],
         "fit_lr": trainer.CENTRE_FIT_LR,
     }

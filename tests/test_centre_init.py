@@ -55,3 +55,47 @@ def test_principal_components_are_the_centred_svd_scores(n_components):
     expected = (u * s)[:, :n_components]
     assert scores.shape == (300, n_components)
     np.testing.assert_allclose(np.abs(scores.numpy()), np.abs(expected), atol=1e-2 * s[0])
+
+
+def _outlier_data():
+    """Three latent factors of falling strength seen through features on very different scales;
+    feature 4 has one extreme cell (z-score about 17)."""
+    generator = torch.Generator().manual_seed(0)
+    factors = torch.randn(300, 3, generator=generator) * torch.tensor([4.0, 2.0, 1.0])
+    loadings = torch.rand(3, 8, generator=generator)
+    x = factors @ loadings + 0.1 * torch.randn(300, 8, generator=generator)
+    x = x * torch.tensor([20.0, 10.0, 5.0, 1.0, 0.3, 0.2, 0.1, 0.1])
+    x[0, 4] = 50.0
+    return x
+
+
+@pytest.mark.parametrize("n_components", [8, 2])  # exact SVD; randomised (the outlier makes a 4th component)
+def test_scaled_principal_components_are_those_of_the_standardised_clipped_features(n_components):
+    x = _outlier_data()
+    before = x.clone()
+    scores = centre_init.principal_components(x, n_components=n_components, scale_max=10.0)
+    torch.testing.assert_close(x, before, rtol=0, atol=0)  # the caller's features are left alone
+
+    values = x.numpy().astype(np.float64)
+    scaled = np.minimum((values - values.mean(0)) / values.std(0, ddof=1), 10.0)
+    u, s, _ = np.linalg.svd(scaled - scaled.mean(0), full_matrices=False)
+    expected = (u * s)[:, :n_components]
+    np.testing.assert_allclose(np.abs(scores.numpy()), np.abs(expected), atol=1e-2 * s[0])
+    # the outlier lies far beyond the clip, so an unclipped result could not match the above
+    unclipped = (values - values.mean(0)) / values.std(0, ddof=1)
+    assert np.abs(unclipped[0, 4] - scaled[0, 4]) > 5
+
+
+def test_standardising_lets_weak_marker_features_define_the_first_component():
+    """Two groups differ in six low-variance markers, hidden under two loud noise features."""
+    generator = torch.Generator().manual_seed(0)
+    groups = torch.arange(400) % 2
+    markers = 0.5 * groups[:, None] + 0.1 * torch.randn(400, 6, generator=generator)
+    noise = 10.0 * torch.randn(400, 2, generator=generator)
+    x = torch.cat([noise, markers], 1)
+
+    def separation(scores):
+        return abs(np.corrcoef(scores[:, 0].numpy(), groups.numpy())[0, 1])
+
+    assert separation(centre_init.principal_components(x, n_components=2)) < 0.3
+    assert separation(centre_init.principal_components(x, n_components=2, scale_max=10.0)) > 0.9

@@ -47,6 +47,7 @@ def test_writes_exactly_the_documented_keys(pancreas):
     assert set(params["versions"]) == {"dagcl_scverse", "torch", "torch_geometric", "scanpy", "anndata"}
     assert not any(v is None for v in params.values())
     assert "layer" not in params and "use_rep" not in params
+    assert params["init_space"] == "input_pca_scaled"  # expression values are standardised
 
 
 def test_copy_returns_new_object_and_leaves_input_alone(pancreas):
@@ -131,6 +132,7 @@ def test_estimated_n_clusters_recorded(pancreas):
     assert params["n_clusters_estimated"] is True
     assert params["n_clusters"] == expected.obs["leiden"].nunique()
     assert params["use_rep"] == "X_pca" and "stages" not in pancreas.uns["dagcl"]
+    assert params["init_space"] == "input_pca"  # a chosen representation is not standardised again
 
 
 def test_same_seed_same_labels(pancreas):

@@ -26,7 +26,7 @@ class TrainingConfig:
     #: self-training epochs between target refreshes
     update_interval: int = 5
     #: cells whose reconstruction is scored per epoch (a seeded random subset)
-    recon_cells: int = 1024
+    recon_cells: int = 256
     weight_decorrelation: float = 1.0
     weight_smoothness: float = 0.1
     weight_kl: float = 1.0
@@ -44,8 +44,9 @@ class TrainingConfig:
     sharpen_end: float = 2.0
     #: initial partition: "average_linkage" (cosine, over micro-clusters) or "kmeans"
     centre_init: str = "average_linkage"
-    #: space of the initial partition: "input_pca" (principal components of the features) or "embedding"
-    init_space: str = "input_pca"
+    #: space of the initial partition: "input_pca_scaled" (principal components of the standardised,
+    #: clipped features), "input_pca" (of the features as they are) or "embedding"
+    init_space: str = "input_pca_scaled"
     #: steps fitting the centres (embedding fixed) to the initial partition before self-training
     centre_fit_steps: int = 200
     #: proportions are estimated from the hard labels of the targets p (else of q)

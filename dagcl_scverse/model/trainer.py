@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from . import losses, schedules
 from .config import TrainingConfig
-from .centre_init import initial_centres, principal_components
+from .centre_init import SCALE_MAX_VALUE, initial_centres, principal_components
 from .kmeans import kmeans
 from .module import DAGCLModule
 from .sinkhorn import sinkhorn_balance
@@ -219,7 +219,11 @@ def train(
                 if config.centre_init == "kmeans":
                     centres, reference_labels = kmeans(zc, k, seed=config.random_state)
                 else:
-                    space = principal_components(x) if config.init_space == "input_pca" else zc
+                    if config.init_space == "embedding":
+                        space = zc
+                    else:
+                        scale_max = SCALE_MAX_VALUE if config.init_space == "input_pca_scaled" else None
+                        space = principal_components(x, scale_max=scale_max)
                     centres, reference_labels = initial_centres(zc, k, space=space, seed=config.random_state)
                 model.init_centres(centres)
                 if config.centre_fit_steps:

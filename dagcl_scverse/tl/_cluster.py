@@ -316,6 +316,9 @@ def cluster(
         curriculum=curriculum,
         balance=balance,
         random_state=random_state,
+        # expression values are standardised for the initial partition as scanpy does before its
+        # PCA; a representation the user chose (use_rep, e.g. PCs) is taken as it is
+        init_space="input_pca" if use_rep is not None else "input_pca_scaled",
         stage_progress=tuple(np.linspace(0.0, 1.0, stages)) if stages > 1 else ((1.0,) if stages else ()),
     )
     stage_indices = None
@@ -368,6 +371,7 @@ def cluster(
         "dynamic_attention": bool(dynamic_attention),
         "curriculum": bool(curriculum),
         "balance": bool(balance),
+        "init_space": config.init_space,
         "stages": int(stages),
         "random_state": int(random_state),
         "deterministic": bool(deterministic),
