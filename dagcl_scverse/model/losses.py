@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .smoothness_graph import SmoothnessGraph, weighted_edge_distance
+
 
 def reconstruction(x_hat: Tensor, x: Tensor) -> Tensor:
     """Mean squared error between reconstruction and (log-normalised) input."""
@@ -25,14 +27,13 @@ def decorrelation(z: Tensor) -> Tensor:
     return off.pow(2).sum() / (d * (d - 1))
 
 
-def graph_smoothness(z: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Tensor:
+def graph_smoothness(z: Tensor, graph: SmoothnessGraph) -> Tensor:
     """Weighted mean squared distance of standardised embeddings across graph edges.
 
     Standardising first means the term cannot be lowered by shrinking the embedding.
     """
     zs = _standardise(z)
-    diff = (torch.index_select(zs, 0, edge_index[0]) - torch.index_select(zs, 0, edge_index[1])).pow(2).mean(1)
-    return (edge_weight * diff).sum() / edge_weight.sum().clamp_min(1e-12)
+    return weighted_edge_distance(zs, graph) / (z.shape[1] * graph.total_weight.clamp_min(1e-12))
 
 
 def kl_divergence(p: Tensor, q: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -15,6 +15,7 @@ from .centre_init import SCALE_MAX_VALUE, initial_centres, principal_components
 from .kmeans import kmeans
 from .module import DAGCLModule
 from .sinkhorn import sinkhorn_balance
+from .smoothness_graph import SmoothnessGraph
 from .sparse_input import SparseFeatures
 
 HISTORY_SCALARS = (
@@ -179,6 +180,7 @@ def train(
         ei = torch.as_tensor(edge_index, dtype=torch.long, device=device)
         ew = torch.as_tensor(edge_weight, dtype=torch.float32, device=device)
         x_in = _encoder_input(x)
+        smoothness_graph = SmoothnessGraph.from_edges(ei, ew, n)
         model = DAGCLModule(
             x.shape[1],
             hidden=config.hidden,
@@ -239,7 +241,7 @@ def train(
                 model.decode(torch.index_select(z, 0, recon_idx)), torch.index_select(x, 0, recon_idx)
             )
             loss_decor = losses.decorrelation(z)
-            loss_smooth = losses.graph_smoothness(z, ei, ew)
+            loss_smooth = losses.graph_smoothness(z, smoothness_graph)
             loss = loss_recon + config.weight_decorrelation * loss_decor + config.weight_smoothness * loss_smooth
             record = {
                 "capacity": cap,
