@@ -123,6 +123,17 @@ def _fit_centres(model: DAGCLModule, z: torch.Tensor, labels: torch.Tensor, step
     model.centres.grad = None
 
 
+def _partition_space(init_space: str, x: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
+    """The cells' coordinates for the initial partition, as ``config.init_space`` names them."""
+    if init_space == "embedding":
+        return zc
+    if init_space == "input_pca_scaled":
+        return principal_components(x, scale_max=SCALE_MAX_VALUE)
+    if init_space == "input_pca":
+        return principal_components(x)
+    raise ValueError(f"Unknown init_space {init_space!r}; choose 'input_pca_scaled', 'input_pca' or 'embedding'.")
+
+
 def _curriculum_mask(p: torch.Tensor, share: float) -> torch.Tensor:
     n = p.shape[0]
     n_keep = max(1, math.ceil(share * n))
@@ -221,11 +232,7 @@ def train(
                 if config.centre_init == "kmeans":
                     centres, reference_labels = kmeans(zc, k, seed=config.random_state)
                 else:
-                    if config.init_space == "embedding":
-                        space = zc
-                    else:
-                        scale_max = SCALE_MAX_VALUE if config.init_space == "input_pca_scaled" else None
-                        space = principal_components(x, scale_max=scale_max)
+                    space = _partition_space(config.init_space, x, zc)
                     centres, reference_labels = initial_centres(zc, k, space=space, seed=config.random_state)
                 model.init_centres(centres)
                 if config.centre_fit_steps:
