@@ -101,8 +101,14 @@ def timed(fn, *args, **kwargs):
 def leiden(adata: ad.AnnData, resolution: float, seed: int, graph_key: str | None = None) -> np.ndarray:
     kwargs = {"obsp": graph_key} if graph_key else {}
     out = sc.tl.leiden(
-        adata, resolution=resolution, flavor="igraph", n_iterations=2, directed=False,
-        random_state=seed, copy=True, **kwargs,
+        adata,
+        resolution=resolution,
+        flavor="igraph",
+        n_iterations=2,
+        directed=False,
+        random_state=seed,
+        copy=True,
+        **kwargs,
     )
     return out.obs["leiden"].to_numpy()
 
@@ -146,7 +152,7 @@ def run_tasks(fn, tasks: list, jobs: int = 1) -> list:
         else:
             context = multiprocessing.get_context("spawn")  # forking a process that ran torch can hang
             pool = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread))
-            outputs = pool.map(fn, *zip(*tasks))
+            outputs = pool.map(fn, *zip(*tasks, strict=False))
         results = []
         for output in outputs:
             results.append(output)

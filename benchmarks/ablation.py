@@ -32,6 +32,7 @@ VARIANTS = {
 
 
 def run_variant(file, variant: str, seed: int) -> dict[str, float]:
+    """Scores of DAGCL with one ablation switch on the preprocessed data set in ``file``."""
     adata = c.read_preprocessed(file)
     truth = adata.obs["cell_type"].to_numpy()
     k = len(np.unique(truth))
@@ -40,6 +41,7 @@ def run_variant(file, variant: str, seed: int) -> dict[str, float]:
 
 
 def main() -> None:
+    """Run the ablation grid and write its table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_data_arguments(parser)
     c.add_jobs_argument(parser)
@@ -58,7 +60,12 @@ def main() -> None:
     names = list(results)
     rows = [
         [variant]
-        + [c.mean_sd([r["ari"] for r in results[n][variant]]) + " / " + c.mean_sd([r["nmi"] for r in results[n][variant]]) for n in names]
+        + [
+            c.mean_sd([r["ari"] for r in results[n][variant]])
+            + " / "
+            + c.mean_sd([r["nmi"] for r in results[n][variant]])
+            for n in names
+        ]
         for variant in VARIANTS
     ]
     table = c.markdown_table(["variant (ARI / NMI)"] + names, rows)

@@ -55,6 +55,7 @@ def synthetic_counts(n_cells: int, seed: int = 0):
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB (Linux ``VmHWM``)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
@@ -62,6 +63,7 @@ def peak_rss_mb() -> float:
 
 
 def child(n_cells: int, epochs: int) -> None:
+    """One measured run in a fresh process; prints its results as JSON."""
     import _common as c
 
     import dagcl_scverse as dagcl
@@ -74,14 +76,24 @@ def child(n_cells: int, epochs: int) -> None:
     dagcl.tl.cluster(adata, N_GROUPS, epochs=epochs, pretrain_epochs=epochs, progress_bar=False, stages=0)
     t_train = time.perf_counter() - t0
     ari = c.score(adata.obs["cell_type"].to_numpy(), adata.obs["dagcl"])["ari"]
-    print(json.dumps({
-        "n_cells": n_cells, "epochs": 2 * epochs, "preprocess_s": t_pre, "cluster_s": t_train,
-        "s_per_epoch": t_train / (2 * epochs), "peak_rss_mb": peak_rss_mb(), "ari": ari,
-        "n_edges": int(adata.obsp["connectivities"].nnz),
-    }))
+    print(
+        json.dumps(
+            {
+                "n_cells": n_cells,
+                "epochs": 2 * epochs,
+                "preprocess_s": t_pre,
+                "cluster_s": t_train,
+                "s_per_epoch": t_train / (2 * epochs),
+                "peak_rss_mb": peak_rss_mb(),
+                "ari": ari,
+                "n_edges": int(adata.obsp["connectivities"].nnz),
+            }
+        )
+    )
 
 
 def main() -> None:
+    """Run every size in its own process and write the scaling table and figure."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", type=int, default=[2000, 10_000, 50_000, 100_000])
     parser.add_argument("--epochs", type=int, default=10, help="pre-training and self-training epochs each")
@@ -94,15 +106,16 @@ def main() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import _common as c
+    import matplotlib.pyplot as plt
 
     rows = []
     for n in args.sizes:
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(n), "--epochs", str(args.epochs)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
@@ -116,8 +129,18 @@ def main() -> None:
     exponent_top = np.log(spe[-1] / spe[-2]) / np.log(n[-1] / n[-2]) if len(n) >= 2 else float("nan")
     table = c.markdown_table(
         ["cells", "edges", "s / epoch", "tl.cluster (s)", "preprocessing (s)", "peak RSS (GB)", "ARI"],
-        [[f"{r['n_cells']:,}", f"{r['n_edges']:,}", f"{r['s_per_epoch']:.3f}", f"{r['cluster_s']:.1f}",
-          f"{r['preprocess_s']:.1f}", f"{r['peak_rss_mb'] / 1024:.2f}", f"{r['ari']:.3f}"] for r in rows],
+        [
+            [
+                f"{r['n_cells']:,}",
+                f"{r['n_edges']:,}",
+                f"{r['s_per_epoch']:.3f}",
+                f"{r['cluster_s']:.1f}",
+                f"{r['preprocess_s']:.1f}",
+                f"{r['peak_rss_mb'] / 1024:.2f}",
+                f"{r['ari']:.3f}",
+            ]
+            for r in rows
+        ],
     )
     c.write_section(
         "scaling",

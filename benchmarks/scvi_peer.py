@@ -37,6 +37,7 @@ METHODS = ("scVI + Leiden (res. 1)", "scVI + KMeans (true k)", "DAGCL (true k)")
 
 
 def run_scvi(adata, seed: int):
+    """Train scVI on ``layers['counts']``: its latent space, training seconds and epochs."""
     import scvi
 
     scvi.settings.seed = seed
@@ -48,6 +49,7 @@ def run_scvi(adata, seed: int):
 
 
 def run_dataset(path: Path, seed: int) -> dict:
+    """DAGCL vs scVI + Leiden on one data set."""
     adata = c.preprocess(c.load(path))
     truth = adata.obs["cell_type"].to_numpy()
     k = len(np.unique(truth))
@@ -62,14 +64,19 @@ def run_dataset(path: Path, seed: int) -> dict:
     labels = {METHODS[0]: leiden, METHODS[1]: kmeans, METHODS[2]: adata.obs["dagcl"].to_numpy()}
     scores = {m: c.score(truth, labels[m]) for m in METHODS}
     out = {
-        "n_cells": adata.n_obs, "k": k, "scores": scores, "scvi_seconds": scvi_seconds,
-        "scvi_epochs": scvi_epochs, "dagcl_seconds": dagcl_seconds,
+        "n_cells": adata.n_obs,
+        "k": k,
+        "scores": scores,
+        "scvi_seconds": scvi_seconds,
+        "scvi_epochs": scvi_epochs,
+        "dagcl_seconds": dagcl_seconds,
     }
     print(path.name, json.dumps(out), flush=True)
     return out
 
 
 def main() -> None:
+    """Run every data set and write the scVI comparison."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_data_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
@@ -83,15 +90,24 @@ def main() -> None:
     for name, r in results.items():
         for m in METHODS:
             scvi_row = m.startswith("scVI")
-            rows.append([
-                name if m == METHODS[0] else "",
-                m,
-                f"{r['scores'][m]['ari']:.3f}",
-                f"{r['scores'][m]['nmi']:.3f}",
-                f"{r['scvi_seconds']:.0f} ({r['scvi_epochs']} epochs)" if scvi_row else f"{r['dagcl_seconds']:.0f}",
-            ])
-        rows.append(["", "*scVI training time / DAGCL time (target ≥ 10)*",
-                     "", "", f"*{r['scvi_seconds'] / r['dagcl_seconds']:.1f}*"])
+            rows.append(
+                [
+                    name if m == METHODS[0] else "",
+                    m,
+                    f"{r['scores'][m]['ari']:.3f}",
+                    f"{r['scores'][m]['nmi']:.3f}",
+                    f"{r['scvi_seconds']:.0f} ({r['scvi_epochs']} epochs)" if scvi_row else f"{r['dagcl_seconds']:.0f}",
+                ]
+            )
+        rows.append(
+            [
+                "",
+                "*scVI training time / DAGCL time (target ≥ 10)*",
+                "",
+                "",
+                f"*{r['scvi_seconds'] / r['dagcl_seconds']:.1f}*",
+            ]
+        )
     table = c.markdown_table(["data set", "method", "ARI", "NMI", "training time (s)"], rows)
     extra = " " + " ".join(args.extra) if args.extra else ""
     c.write_section(

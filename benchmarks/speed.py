@@ -26,6 +26,7 @@ DEFAULT = c.DATA_DIR / "Grace_CITE_CBMC_counts_top2000.h5"
 
 
 def main() -> None:
+    """Time ``tl.cluster`` in a warm process and write the speed table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="?", default=str(DEFAULT))
     parser.add_argument("--repeats", type=int, default=3)
@@ -42,11 +43,22 @@ def main() -> None:
     params = adata.uns["dagcl"]["params"]
     table = c.markdown_table(
         ["data set", "cells", "epochs (pre-training + self-training)", "torch threads", "runs (s)", "median (s)"],
-        [[c.pretty_name(path), f"{adata.n_obs:,}", f"{params['pretrain_epochs']} + {params['epochs']}",
-          torch.get_num_threads(), ", ".join(f"{s:.1f}" for s in seconds), f"{np.median(seconds):.1f}"]],
+        [
+            [
+                c.pretty_name(path),
+                f"{adata.n_obs:,}",
+                f"{params['pretrain_epochs']} + {params['epochs']}",
+                torch.get_num_threads(),
+                ", ".join(f"{s:.1f}" for s in seconds),
+                f"{np.median(seconds):.1f}",
+            ]
+        ],
     )
     command = "python benchmarks/speed.py" + ("" if path == DEFAULT else f" {args.data}")
-    c.write_section("speed", f"`tl.cluster` with defaults and the true k, warm process, CPU.\nCommand: `{command} --repeats {args.repeats}`\n\n{table}")
+    c.write_section(
+        "speed",
+        f"`tl.cluster` with defaults and the true k, warm process, CPU.\nCommand: `{command} --repeats {args.repeats}`\n\n{table}",
+    )
     print(table)
 
 

@@ -31,6 +31,7 @@ CACHE = Path("/tmp/dagcl-tune")
 
 
 def main() -> None:
+    """Run one tuning grid and print its scores."""
     name = sys.argv[1]
     overrides = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     seeds = [int(s) for s in sys.argv[3].split(",")] if len(sys.argv) > 3 else [0, 1, 2]
@@ -51,21 +52,35 @@ def main() -> None:
     rows = []
     for seed in seeds:
         config = TrainingConfig(
-            **{"n_clusters": k, "pretrain_epochs": pre, "epochs": post, "random_state": seed,
-               "stage_progress": (0.0, 0.5), **overrides}
+            **{
+                "n_clusters": k,
+                "pretrain_epochs": pre,
+                "epochs": post,
+                "random_state": seed,
+                "stage_progress": (0.0, 0.5),
+                **overrides,
+            }
         )
         start = time.perf_counter()
-        result = train(features, edge_index, edge_weight, config, progress_bar=False,
-                       stage_indices=np.arange(adata.n_obs))
-        rows.append((
-            c.score(truth, result.labels)["ari"], c.score(truth, result.labels)["nmi"],
-            time.perf_counter() - start,
-            c.score(truth, result.stages["labels"][0])["ari"], c.score(truth, result.stages["labels"][1])["ari"],
-        ))
+        result = train(
+            features, edge_index, edge_weight, config, progress_bar=False, stage_indices=np.arange(adata.n_obs)
+        )
+        rows.append(
+            (
+                c.score(truth, result.labels)["ari"],
+                c.score(truth, result.labels)["nmi"],
+                time.perf_counter() - start,
+                c.score(truth, result.stages["labels"][0])["ari"],
+                c.score(truth, result.stages["labels"][1])["ari"],
+            )
+        )
     r = np.array(rows)
-    print(f"{name} {json.dumps(overrides)} {use_rep or ''} ARI {r[:, 0].mean():.3f}±{r[:, 0].std():.3f} "
-          f"NMI {r[:, 1].mean():.3f} t {r[:, 2].mean():.0f}s init {r[:, 3].mean():.3f} mid {r[:, 4].mean():.3f} "
-          f"{np.round(r[:, 0], 3).tolist()}", flush=True)
+    print(
+        f"{name} {json.dumps(overrides)} {use_rep or ''} ARI {r[:, 0].mean():.3f}±{r[:, 0].std():.3f} "
+        f"NMI {r[:, 1].mean():.3f} t {r[:, 2].mean():.0f}s init {r[:, 3].mean():.3f} mid {r[:, 4].mean():.3f} "
+        f"{np.round(r[:, 0], 3).tolist()}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

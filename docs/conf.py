@@ -184,7 +184,13 @@ def write_cli_help() -> None:
     env = {**os.environ, "COLUMNS": "90"}
     for command in CLI_COMMANDS:
         result = subprocess.run(
-            [sys.executable, "-c", "import sys; from dagcl_scverse.cli import main; sys.exit(main())", *command, "--help"],
+            [
+                sys.executable,
+                "-c",
+                "import sys; from dagcl_scverse.cli import main; sys.exit(main())",
+                *command,
+                "--help",
+            ],
             capture_output=True,
             text=True,
             env=env,
@@ -234,16 +240,39 @@ def draw_schedules() -> None:
     sharp0 = schedules.sharpening(0.0, end=C.sharpen_end)
     curves = [
         # (x, y, label, colour, line style, width)
-        (tau, [schedules.capacity(v, C.capacity_start, C.capacity_warmup) for v in tau],
-         "channel capacity c(τ)", "#56B4E9", "--", 2),
-        (tau, [schedules.aggregation(v, C.aggregation_start, C.aggregation_end) for v in tau],
-         "aggregation strength s(τ)", "#009E73", "-.", 2),
-        (self_tau, [schedules.gamma(v, C.schedule) for v in t],
-         f"KL weight γ(t), {C.schedule}", "#D55E00", "-", 2.6),
-        (self_tau, [(schedules.sharpening(v, end=C.sharpen_end) - sharp0) / (C.sharpen_end - sharp0) for v in t],
-         "target sharpening β(t),\nrescaled to [0, 1]", "#E69F00", (0, (5, 1, 1, 1)), 2),
-        (self_tau, [schedules.curriculum_share(v, C.curriculum_start) for v in t],
-         "curriculum share σ(t)", "#CC79A7", ":", 2.4),
+        (
+            tau,
+            [schedules.capacity(v, C.capacity_start, C.capacity_warmup) for v in tau],
+            "channel capacity c(τ)",
+            "#56B4E9",
+            "--",
+            2,
+        ),
+        (
+            tau,
+            [schedules.aggregation(v, C.aggregation_start, C.aggregation_end) for v in tau],
+            "aggregation strength s(τ)",
+            "#009E73",
+            "-.",
+            2,
+        ),
+        (self_tau, [schedules.gamma(v, C.schedule) for v in t], f"KL weight γ(t), {C.schedule}", "#D55E00", "-", 2.6),
+        (
+            self_tau,
+            [(schedules.sharpening(v, end=C.sharpen_end) - sharp0) / (C.sharpen_end - sharp0) for v in t],
+            "target sharpening β(t),\nrescaled to [0, 1]",
+            "#E69F00",
+            (0, (5, 1, 1, 1)),
+            2,
+        ),
+        (
+            self_tau,
+            [schedules.curriculum_share(v, C.curriculum_start) for v in t],
+            "curriculum share σ(t)",
+            "#CC79A7",
+            ":",
+            2.4,
+        ),
     ]
     fig, ax = plt.subplots(figsize=(8.0, 3.4), layout="constrained")
     ax.axvspan(0, 0.5, color="0.93", lw=0)
@@ -252,8 +281,12 @@ def draw_schedules() -> None:
     ax.axvline(0.5, color="0.4", ls="--", lw=1)
     ax.text(0.25, 1.06, "pre-training", ha="center", fontsize=9, color="0.3")
     ax.text(0.75, 1.06, "self-training", ha="center", fontsize=9, color="0.3")
-    ax.set(xlim=(0, 1), ylim=(-0.03, 1.12), xlabel="training progress τ (self-training progress t from the dashed line)",
-           ylabel="value")
+    ax.set(
+        xlim=(0, 1),
+        ylim=(-0.03, 1.12),
+        xlabel="training progress τ (self-training progress t from the dashed line)",
+        ylabel="value",
+    )
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
     fig.savefig(targets[1], metadata={"Date": None})

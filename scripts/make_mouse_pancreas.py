@@ -21,6 +21,7 @@ OUT = Path(__file__).parents[1] / "dagcl_scverse" / "datasets" / "data" / "mouse
 
 
 def main(path: str) -> None:
+    """Write the shipped mouse pancreas h5ad from the literature's h5 file at ``path``."""
     with h5py.File(path, "r") as f:
         counts = np.asarray(f["X"][()], dtype=np.float32)
         labels = np.asarray(f["Y"][()]).astype(int)

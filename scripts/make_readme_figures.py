@@ -13,8 +13,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import dagcl_scverse as dagcl  # noqa: E402
-from dagcl_scverse.cli import standard_pipeline  # noqa: E402
+import dagcl_scverse as dagcl
+from dagcl_scverse.cli import standard_pipeline
 
 OUT = Path(__file__).parents[1] / "docs" / "_static"
 DPI = 110
@@ -23,6 +23,7 @@ METADATA = {"Software": None}
 
 
 def main() -> None:
+    """Render the README's figures from a run on the shipped data."""
     adata = dagcl.datasets.mouse_pancreas()
     standard_pipeline(adata)
     dagcl.tl.cluster(adata, n_clusters=13, accelerator="cpu")

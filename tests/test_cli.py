@@ -30,9 +30,7 @@ def tiny_h5(tmp_path_factory):
     adata = dagcl.datasets.mouse_pancreas()
     types = adata.obs["cell_type"].value_counts().index[:4]
     rng = np.random.default_rng(0)
-    keep = np.concatenate(
-        [rng.choice(np.flatnonzero(adata.obs["cell_type"] == t), 38, replace=False) for t in types]
-    )
+    keep = np.concatenate([rng.choice(np.flatnonzero(adata.obs["cell_type"] == t), 38, replace=False) for t in types])
     counts = adata.layers["counts"][np.sort(keep)].toarray().astype(np.int32)
     codes = adata.obs["cell_type"].cat.codes.to_numpy()[np.sort(keep)] + 1.0
     path = tmp_path_factory.mktemp("cli") / "tiny.h5"

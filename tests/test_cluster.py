@@ -8,11 +8,24 @@ import scanpy as sc
 from conftest import SHORT
 
 import dagcl_scverse as dagcl
+from dagcl_scverse.metrics import adjusted_rand_index
 
 HISTORY_FIELDS = {
-    "epoch", "phase", "loss_total", "loss_recon", "loss_decorrelation", "loss_smoothness", "loss_kl",
-    "gamma", "capacity", "aggregation", "curriculum_share", "label_change", "assignment_entropy",
-    "confident_share", "cluster_sizes",
+    "epoch",
+    "phase",
+    "loss_total",
+    "loss_recon",
+    "loss_decorrelation",
+    "loss_smoothness",
+    "loss_kl",
+    "gamma",
+    "capacity",
+    "aggregation",
+    "curriculum_share",
+    "label_change",
+    "assignment_entropy",
+    "confident_share",
+    "cluster_sizes",
 }
 
 
@@ -39,7 +52,10 @@ def test_writes_exactly_the_documented_keys(pancreas):
     assert np.isfinite(pancreas.obsm["X_dagcl"]).all()
 
     uns = pancreas.uns["dagcl"]
-    assert set(uns) == {"params", "history", "stages"}
+    assert set(uns) == {"params", "history", "stages", "initial_labels"}
+    initial = uns["initial_labels"]
+    assert initial.shape == (pancreas.n_obs,) and initial.dtype.kind == "i"
+    assert 0 <= initial.min() and initial.max() < 6
     params = uns["params"]
     assert params["n_clusters"] == 6 and params["n_clusters_estimated"] is False
     assert (params["pretrain_epochs"], params["epochs"]) == (20, 30)
@@ -155,3 +171,17 @@ def test_large_graph_above_pynndescent_threshold():
 
     assert adata.obs["dagcl"].nunique() == groups
     assert adjusted_rand_score(truth, adata.obs["dagcl"]) > 0.9
+
+
+def test_self_training_epochs_never_change_pre_training(pancreas):
+    runs = {}
+    for epochs in (1, 6):
+        adata = pancreas.copy()
+        dagcl.tl.cluster(adata, n_clusters=5, pretrain_epochs=8, epochs=epochs, stages=0, progress_bar=False)
+        runs[epochs] = adata.uns["dagcl"]
+    short, long = runs[1], runs[6]
+    # the same partition; its names follow each run's final labels, ordered by size
+    assert adjusted_rand_index(short["initial_labels"], long["initial_labels"]) == 1.0
+    pre = short["history"]["phase"] == 0
+    for name in ("loss_total", "capacity", "aggregation"):
+        np.testing.assert_allclose(short["history"][name][pre], long["history"][name][: pre.sum()], rtol=1e-6)

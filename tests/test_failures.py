@@ -51,9 +51,7 @@ def test_loss_overflow_stops_with_advice(pancreas):
 
 def test_loss_turning_nan_mid_training_stops_with_advice(pancreas_trained, monkeypatch):
     # The KL term only exists in self-training, so pre-training has run by the time it breaks.
-    monkeypatch.setattr(
-        "dagcl_scverse.model.losses.kl_divergence", lambda p, q, mask=None: torch.tensor(float("nan"))
-    )
+    monkeypatch.setattr("dagcl_scverse.model.losses.kl_divergence", lambda p, q, mask=None: torch.tensor(float("nan")))
     before = pancreas_trained.copy()
     with pytest.raises(TrainingDivergedError, match=rf"nan at epoch {RUN['pretrain_epochs']}\. Try a lower `lr`"):
         dagcl.tl.cluster(pancreas_trained, **RUN)

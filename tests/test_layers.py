@@ -1,9 +1,9 @@
 """The dynamic graph-attention layer on tiny graphs."""
 
 import torch
+from torch_geometric.utils import scatter
 
 from dagcl_scverse.model.layers import DynamicGraphAttention
-from torch_geometric.utils import scatter
 
 
 def _tiny_graph():

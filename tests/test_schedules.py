@@ -28,9 +28,7 @@ def test_unknown_schedule_lists_valid_names():
         schedules.gamma(0.5, "cubic")
 
 
-@pytest.mark.parametrize(
-    "fn", [schedules.capacity, schedules.aggregation, schedules.curriculum_share]
-)
+@pytest.mark.parametrize("fn", [schedules.capacity, schedules.aggregation, schedules.curriculum_share])
 def test_ramps_are_monotone_in_unit_interval(fn):
     values = np.array([fn(t) for t in T])
     assert np.all(np.diff(values) >= 0) and np.all((0 <= values) & (values <= 1))

@@ -97,13 +97,28 @@ def _beyond_float32(a):
 BAD_INPUTS = [
     ("no-graph", _without_graph, {}, KeyError, r"sc\.pp\.neighbors\(adata\)"),
     ("unknown-neighbors-key", None, {"neighbors_key": "nope"}, KeyError, r"neighbors_key='nope'.*key_added='nope'"),
-    ("dangling-connectivities-key", _dangling_neighbors_key, {"neighbors_key": "my_graph"}, KeyError,
-     r"my_graph_connectivities.*does not exist.*sc\.pp\.neighbors"),
-    ("neighbors-entry-not-a-dict", _neighbors_entry_not_a_dict, {"neighbors_key": "my_graph"}, TypeError,
-     r"uns\['my_graph'\]` is a str.*obsp="),
+    (
+        "dangling-connectivities-key",
+        _dangling_neighbors_key,
+        {"neighbors_key": "my_graph"},
+        KeyError,
+        r"my_graph_connectivities.*does not exist.*sc\.pp\.neighbors",
+    ),
+    (
+        "neighbors-entry-not-a-dict",
+        _neighbors_entry_not_a_dict,
+        {"neighbors_key": "my_graph"},
+        TypeError,
+        r"uns\['my_graph'\]` is a str.*obsp=",
+    ),
     ("unknown-obsp", None, {"obsp": "knn"}, KeyError, r"obsp='knn'.*connectivities"),
-    ("neighbors-key-and-obsp", None, {"neighbors_key": "neighbors", "obsp": "connectivities"}, ValueError,
-     r"either `neighbors_key` or `obsp`"),
+    (
+        "neighbors-key-and-obsp",
+        None,
+        {"neighbors_key": "neighbors", "obsp": "connectivities"},
+        ValueError,
+        r"either `neighbors_key` or `obsp`",
+    ),
     ("graph-wrong-shape", _graph_with_extra_axis, {"obsp": "stacked"}, ValueError, r"shape .*822 cells"),
     ("graph-negative", _edit_graph(-0.5), {}, ValueError, r"negative weights"),
     ("graph-nan", _edit_graph(np.nan), {}, ValueError, r"non-finite weights.*sc\.pp\.neighbors"),
@@ -122,7 +137,13 @@ BAD_INPUTS = [
     ("n-clusters-bool", None, {"n_clusters": True}, TypeError, r"`n_clusters` must be an integer"),
     ("n-clusters-one", None, {"n_clusters": 1}, ValueError, r"at least 2"),
     ("n-clusters-negative", None, {"n_clusters": -3}, ValueError, r"at least 2"),
-    ("n-clusters-above-cells", None, {"n_clusters": 823}, ValueError, r"exceeds the number of cells \(822\).*at most 822"),
+    (
+        "n-clusters-above-cells",
+        None,
+        {"n_clusters": 823},
+        ValueError,
+        r"exceeds the number of cells \(822\).*at most 822",
+    ),
     ("epochs-zero", None, {"epochs": 0}, ValueError, r"`epochs` must be at least 1"),
     ("epochs-float", None, {"epochs": 2.5}, TypeError, r"`epochs` must be an integer"),
     ("pretrain-negative", None, {"pretrain_epochs": -1}, ValueError, r"`pretrain_epochs` must be at least 1"),
@@ -264,9 +285,7 @@ def test_log_normalised_features_do_not_warn(pancreas, recwarn):
 
 
 #: the plots that read a run from an AnnData
-PLOTS = sorted(
-    name for name in dagcl.pl.__all__ if "adata" in inspect.signature(getattr(dagcl.pl, name)).parameters
-)
+PLOTS = sorted(name for name in dagcl.pl.__all__ if "adata" in inspect.signature(getattr(dagcl.pl, name)).parameters)
 
 
 @pytest.mark.parametrize("plot", PLOTS)

@@ -36,8 +36,7 @@ def _check_layout(handle: h5py.File, path: str) -> None:
     x = handle.get("X")
     if not isinstance(x, h5py.Dataset) or x.ndim != 2:
         raise ValueError(
-            f"Unknown h5 layout in '{path}': expected a 2-D dataset 'X' (cells x genes) and labels 'Y', "
-            f"found: {found}."
+            f"Unknown h5 layout in '{path}': expected a 2-D dataset 'X' (cells x genes) and labels 'Y', found: {found}."
         )
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
         raise ValueError(f"'X' in '{path}' must hold numbers, found dtype {x.dtype}.")

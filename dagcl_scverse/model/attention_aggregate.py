@@ -34,6 +34,7 @@ class SortedGraph:
 
     @classmethod
     def from_edge_index(cls, edge_index: Tensor, n_nodes: int) -> SortedGraph:
+        """Sort the edges of ``edge_index`` (``(2, E)``, source row 0) over ``n_nodes`` nodes."""
         src, dst = edge_index[0], edge_index[1]
         order = torch.argsort(dst * n_nodes + src, stable=True)
         src, dst = src[order], dst[order]
@@ -54,9 +55,7 @@ class SortedGraph:
         if transpose:
             values = torch.index_select(values, 0, self.order_t)
         with csr_beta_warning_silenced():
-            return torch.sparse_csr_tensor(
-                crow, col, values, (self.n_nodes, self.n_nodes), check_invariants=False
-            )
+            return torch.sparse_csr_tensor(crow, col, values, (self.n_nodes, self.n_nodes), check_invariants=False)
 
 
 def _row_pointers(rows: Tensor, n_nodes: int) -> Tensor:

@@ -69,6 +69,7 @@ class DynamicGraphAttention(MessagePassing):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Re-initialise the projection and the attention vectors."""
         self.lin.reset_parameters()
         bound = 1.0 / math.sqrt(self.out_channels)
         nn.init.uniform_(self.att_src, -bound, bound)
@@ -77,6 +78,7 @@ class DynamicGraphAttention(MessagePassing):
 
     @property
     def temperature(self) -> Tensor:
+        """The attention temperature (positive: stored as its logarithm)."""
         return self.log_temperature.exp()
 
     def channel_gate(self, capacity: float) -> Tensor:
@@ -95,6 +97,7 @@ class DynamicGraphAttention(MessagePassing):
         capacity: float = 1.0,
         return_attention: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
+        """Mix each node's projection with its attention-weighted in-neighbours (see the class docstring)."""
         h = self.lin(x)
         src, dst = edge_index[0], edge_index[1]
         # index_select rather than advanced indexing: its backward is deterministic on CPU

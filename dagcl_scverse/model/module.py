@@ -46,9 +46,7 @@ class DAGCLModule(nn.Module):
         self.input = nn.Sequential(nn.Linear(n_features, hidden), nn.ELU())
         self.attention = DynamicGraphAttention(hidden, attention_channels, learn_temperature=learn_temperature)
         self.to_latent = nn.Sequential(nn.ELU(), nn.Linear(attention_channels, latent))
-        self.decoder = nn.Sequential(
-            nn.Linear(latent, hidden), nn.ELU(), nn.Linear(hidden, n_features)
-        )
+        self.decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ELU(), nn.Linear(hidden, n_features))
         self.alpha = alpha
         self.centres = nn.Parameter(torch.zeros(0, latent))
 
@@ -71,9 +69,11 @@ class DAGCLModule(nn.Module):
         return self.to_latent(h)
 
     def decode(self, z: Tensor) -> Tensor:
+        """Reconstructed features ``(n, n_features)`` of the embedding ``z``."""
         return self.decoder(z)
 
     def init_centres(self, centres: Tensor) -> None:
+        """Set the cluster centres ``(k, latent)``, in the standardised cluster space."""
         self.centres = nn.Parameter(centres.detach().clone())
 
     @staticmethod

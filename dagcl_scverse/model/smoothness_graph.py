@@ -31,6 +31,7 @@ class SmoothnessGraph:
 
     @classmethod
     def from_edges(cls, edge_index: Tensor, edge_weight: Tensor, n_nodes: int) -> SmoothnessGraph:
+        """The graph of weighted edges ``edge_index`` (``(2, E)``) over ``n_nodes`` cells."""
         sorted_graph = SortedGraph.from_edge_index(edge_index, n_nodes)
         values = torch.index_select(edge_weight, 0, sorted_graph.order)
         degree = torch.zeros(n_nodes, dtype=edge_weight.dtype, device=edge_weight.device)

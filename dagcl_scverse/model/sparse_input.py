@@ -39,6 +39,7 @@ class SparseFeatures:
 
     @classmethod
     def from_dense(cls, x: Tensor) -> SparseFeatures:
+        """The non-zero entries of the dense ``(n, f)`` matrix ``x``."""
         matrix = _csr(x)
         # from the sparse matrix, not from x.T: no second dense copy
         return cls(matrix=matrix, transpose=_csr(matrix.t()))

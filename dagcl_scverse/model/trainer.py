@@ -10,8 +10,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses, schedules
-from .config import TrainingConfig
 from .centre_init import SCALE_MAX_VALUE, initial_centres, principal_components
+from .config import TrainingConfig
 from .kmeans import kmeans
 from .module import DAGCLModule
 from .sinkhorn import sinkhorn_balance
@@ -63,6 +63,20 @@ class TrainingResult:
     labels: np.ndarray
     history: dict[str, np.ndarray]
     stages: dict[str, np.ndarray] | None
+    #: the initial partition the centres were fitted to (cluster j of it initialised centre j)
+    initial_labels: np.ndarray | None = None
+
+
+def _training_progress(epoch: int, config: TrainingConfig) -> float:
+    """Progress in [0, 1] that drives aggregation and capacity.
+
+    Pre-training fills the first half and self-training the second, so the number of
+    self-training epochs never changes pre-training.
+    """
+    if epoch < config.pretrain_epochs:
+        return 0.5 * epoch / config.pretrain_epochs
+    t = (epoch - config.pretrain_epochs) / max(config.epochs - 1, 1)
+    return 0.5 + 0.5 * t
 
 
 def _aggregation_capacity(config: TrainingConfig, progress: float) -> tuple[float, float]:
@@ -95,8 +109,11 @@ def _targets(
     if config.balance:
         marginals = _marginals(proportions, config)
         p, column_potential = sinkhorn_balance(
-            torch.log(q.clamp_min(1e-12)), marginals, sharpen=sharpen,
-            column_potential=column_potential, return_potential=True,
+            torch.log(q.clamp_min(1e-12)),
+            marginals,
+            sharpen=sharpen,
+            column_potential=column_potential,
+            return_potential=True,
         )
     else:
         p = q.pow(sharpen)
@@ -218,12 +235,11 @@ def train(
             }
         stage_idx = torch.as_tensor(stage_indices if stages else [], dtype=torch.long, device=device)
 
-        p = mask = reference_labels = proportions = column_potential = None
+        p = mask = reference_labels = initial_labels = proportions = column_potential = None
         bar = tqdm(range(total_epochs), desc="DAGCL", disable=not progress_bar, unit="epoch")
         for epoch in bar:
             phase = int(epoch >= config.pretrain_epochs)
-            progress = epoch / max(total_epochs - 1, 1)
-            agg, cap = _aggregation_capacity(config, progress)
+            agg, cap = _aggregation_capacity(config, _training_progress(epoch, config))
 
             if epoch == config.pretrain_epochs:
                 with torch.no_grad():
@@ -234,6 +250,7 @@ def train(
                 else:
                     space = _partition_space(config.init_space, x, zc)
                     centres, reference_labels = initial_centres(zc, k, space=space, seed=config.random_state)
+                initial_labels = reference_labels.cpu().numpy()
                 model.init_centres(centres)
                 if config.centre_fit_steps:
                     _fit_centres(model, z, reference_labels, config.centre_fit_steps)
@@ -265,7 +282,9 @@ def train(
                     if p is not None:
                         hard = p.argmax(1) if config.proportions_from_targets else reference_labels
                         counts = torch.bincount(hard, minlength=k).to(q) / n
-                        proportions = (1 - config.proportion_momentum) * proportions + config.proportion_momentum * counts
+                        proportions = (
+                            1 - config.proportion_momentum
+                        ) * proportions + config.proportion_momentum * counts
                     p, column_potential = _targets(q_detached, proportions, t, config, column_potential)
                     share = schedules.curriculum_share(t, config.curriculum_start) if config.curriculum else 1.0
                     mask = _curriculum_mask(p, share)
@@ -313,7 +332,7 @@ def train(
 
         model.eval()
         with torch.no_grad():
-            agg, cap = _aggregation_capacity(config, 1.0)
+            agg, cap = _aggregation_capacity(config, _training_progress(total_epochs - 1, config))
             z = model.encode(x_in, ei, ew, aggregation=agg, capacity=cap)
             q = model.soft_assign(z)
         if stages is not None:
@@ -328,4 +347,5 @@ def train(
         labels=q.argmax(1).cpu().numpy(),
         history=history,
         stages=stages,
+        initial_labels=initial_labels,
     )

@@ -11,7 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from ..model.config import TrainingConfig
+from dagcl_scverse.model.config import TrainingConfig
+
 from ._utils import OKABE_ITO, cluster_colors, finish, get_run, self_training_start, shade_pretraining
 
 BLACK, ORANGE, SKY_BLUE, GREEN, BLUE, VERMILLION, PURPLE = OKABE_ITO
@@ -69,12 +70,19 @@ def _plot_schedules(ax: Axes, history: Mapping, schedule: str) -> None:
 def _plot_assignment(ax: Axes, history: Mapping) -> None:
     epoch = _trace(history, "epoch")
     ax.plot(
-        epoch, _trace(history, "assignment_entropy"), color=BLUE, lw=1.6,
+        epoch,
+        _trace(history, "assignment_entropy"),
+        color=BLUE,
+        lw=1.6,
         label="assignment entropy\n(normalised, 1 = uniform)",
     )
     threshold = TrainingConfig.confidence_threshold
     ax.plot(
-        epoch, _trace(history, "confident_share"), color=ORANGE, ls="--", lw=1.6,
+        epoch,
+        _trace(history, "confident_share"),
+        color=ORANGE,
+        ls="--",
+        lw=1.6,
         label=f"confident cells\n(max q ≥ {threshold:g})",
     )
     ax.set_ylim(-0.04, 1.04)
@@ -155,7 +163,11 @@ def curriculum(
     colors = cluster_colors(adata, key, n_clusters)
 
     fig, axes = plt.subplots(
-        5, 1, sharex=True, figsize=figsize or (9, 11), layout="constrained",
+        5,
+        1,
+        sharex=True,
+        figsize=figsize or (9, 11),
+        layout="constrained",
         gridspec_kw={"height_ratios": (1.4, 1.1, 1.0, 0.8, 1.2)},
     )
     _plot_losses(axes[0], history)
@@ -175,9 +187,15 @@ def curriculum(
     if start is not None and start > epoch[0]:
         for ax in axes[2:]:
             ax.text(
-                (epoch[0] + start) / 2, 0.5, "clusters exist only\nin self-training",
-                transform=ax.get_xaxis_transform(), ha="center", va="center",
-                fontsize="small", style="italic", color="0.45",
+                (epoch[0] + start) / 2,
+                0.5,
+                "clusters exist only\nin self-training",
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="center",
+                fontsize="small",
+                style="italic",
+                color="0.45",
             )
     top = axes[0]
     for x, text, ha in (
@@ -186,8 +204,13 @@ def curriculum(
     ):
         if x is not None and (ha == "left" or x > epoch[0]):
             top.annotate(
-                text, xy=(x - 0.5, 1.0), xycoords=("data", "axes fraction"), ha=ha, va="bottom",
-                fontsize="small", color="0.3",
+                text,
+                xy=(x - 0.5, 1.0),
+                xycoords=("data", "axes fraction"),
+                ha=ha,
+                va="bottom",
+                fontsize="small",
+                color="0.3",
             )
     fig.suptitle(
         f"DAGCL curriculum ({key!r}): {n_clusters} clusters, {params.get('schedule', '?')} schedule, "

@@ -7,8 +7,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..model.config import TrainingConfig
-from ..model.schedules import SCHEDULES, gamma
+from dagcl_scverse.model.config import TrainingConfig
+from dagcl_scverse.model.schedules import SCHEDULES, gamma
+
 from ._utils import OKABE_ITO, finish
 
 BLACK, ORANGE, SKY_BLUE, GREEN, BLUE, VERMILLION, PURPLE = OKABE_ITO
@@ -56,9 +57,7 @@ def schedules(*, ax: Axes | None = None, show: bool | None = None) -> Figure | N
     for i, kind in enumerate(SCHEDULES):
         color, ls = STYLES.get(kind, (OKABE_ITO[i % len(OKABE_ITO)], "-"))
         label = f"{kind} (default)" if kind == default else kind
-        ax.plot(
-            t, [gamma(v, kind) for v in t], color=color, ls=ls, lw=2.6 if kind == default else 1.6, label=label
-        )
+        ax.plot(t, [gamma(v, kind) for v in t], color=color, ls=ls, lw=2.6 if kind == default else 1.6, label=label)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.03, 1.05)
     ax.set_xlabel("self-training progress t")

@@ -42,8 +42,10 @@ def _pca(latent: np.ndarray) -> np.ndarray:
 
 
 def _align(layout: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Rotate/reflect ``layout`` onto ``reference`` (same cells) so that the panels share an
-    orientation; a rigid motion changes nothing about the layout itself."""
+    """Rotate/reflect ``layout`` onto ``reference`` (same cells).
+
+    The panels then share an orientation; a rigid motion changes nothing about the layout itself.
+    """
     a = layout - layout.mean(0)
     b = reference - reference.mean(0)
     rotation, _ = orthogonal_procrustes(a, b)
@@ -64,8 +66,9 @@ def stages(
     show: bool | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure | None:
-    """Plot the cells' embedding at several points of self-training, coloured by the clusters
-    of that moment: how the curriculum turns a smooth representation into a partition.
+    """Plot the cells' embedding at several points of self-training, coloured by that moment's clusters.
+
+    The panels show how the curriculum turns a smooth representation into a partition.
 
     Uses the snapshots ``dagcl.tl.cluster`` keeps in ``adata.uns[key]["stages"]`` (its
     ``stages`` argument; default 3: start, middle and end of self-training). Cluster numbers
@@ -105,9 +108,7 @@ def stages(
     labels = np.asarray(snapshots["labels"]).astype(np.int64)
     n_stages, n_cells = labels.shape
     if n_stages == 0 or n_cells == 0:
-        raise ValueError(
-            f"adata.uns[{key!r}]['stages'] holds no snapshots; run `dagcl.tl.cluster(..., stages=3)`."
-        )
+        raise ValueError(f"adata.uns[{key!r}]['stages'] holds no snapshots; run `dagcl.tl.cluster(..., stages=3)`.")
     n_clusters = int(np.asarray(run["history"]["cluster_sizes"]).shape[1])
     colors = np.asarray(cluster_colors(adata, key, max(n_clusters, int(labels.max()) + 1)))
     params = run["params"]
@@ -120,7 +121,10 @@ def stages(
     n_cols = min(n_stages, 4)
     n_rows = math.ceil(n_stages / n_cols)
     fig, axes = plt.subplots(
-        n_rows, n_cols, squeeze=False, layout="constrained",
+        n_rows,
+        n_cols,
+        squeeze=False,
+        layout="constrained",
         figsize=figsize or (3.6 * n_cols + 1.4, 3.6 * n_rows + 0.5),
     )
     size = float(np.clip(12_000 / n_cells, 1.0, 25.0))
@@ -150,10 +154,14 @@ def stages(
         for c in present
     ]
     fig.legend(
-        handles=handles, title="cluster\n(final)", loc="outside right center", frameon=False,
-        ncols=2 if len(present) > 12 else 1, fontsize="small", columnspacing=0.8, handletextpad=0.2,
+        handles=handles,
+        title="cluster\n(final)",
+        loc="outside right center",
+        frameon=False,
+        ncols=2 if len(present) > 12 else 1,
+        fontsize="small",
+        columnspacing=0.8,
+        handletextpad=0.2,
     )
-    fig.suptitle(
-        f"DAGCL stages ({key!r}): embedding through self-training, {n_cells} cells", fontsize="large"
-    )
+    fig.suptitle(f"DAGCL stages ({key!r}): embedding through self-training, {n_cells} cells", fontsize="large")
     return finish(fig, show)

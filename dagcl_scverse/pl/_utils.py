@@ -40,8 +40,11 @@ def get_run(adata: AnnData, key: str, *, need: Sequence[str] = ("params", "histo
 
 
 def cluster_colors(adata: AnnData, key: str, n: int) -> list[str]:
-    """Colours of clusters ``0..n-1``: the ones scanpy already uses for ``obs[key]`` if set,
-    else scanpy's default categorical palette, so the plots match ``sc.pl.umap(color=key)``."""
+    """Colours of clusters ``0..n-1``.
+
+    The ones scanpy already uses for ``obs[key]`` if set, else scanpy's default categorical
+    palette, so the plots match ``sc.pl.umap(color=key)``.
+    """
     stored = adata.uns.get(f"{key}_colors")
     if stored is not None and len(stored) >= n:
         return [str(c) for c in stored[:n]]
@@ -76,8 +79,10 @@ def shade_pretraining(ax: Axes, history: Mapping) -> None:
 
 
 def finish(fig: Figure, show: bool | None) -> Figure | None:
-    """scanpy's ``show`` semantics: ``None`` follows ``sc.settings.autoshow``; the figure is
-    returned only when it is not shown."""
+    """Show ``fig`` or return it, with scanpy's ``show`` semantics.
+
+    ``None`` follows ``sc.settings.autoshow``; the figure is returned only when it is not shown.
+    """
     show = sc.settings.autoshow if show is None else show
     if show:
         plt.show()

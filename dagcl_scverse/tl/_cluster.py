@@ -17,9 +17,10 @@ import torch
 from anndata import AnnData
 from scanpy import logging as logg
 
-from ..model.config import TrainingConfig
-from ..model.schedules import SCHEDULES
-from ..model.trainer import train
+from dagcl_scverse.model.config import TrainingConfig
+from dagcl_scverse.model.schedules import SCHEDULES
+from dagcl_scverse.model.trainer import train
+
 from ._inputs import get_features, get_graph, graph_to_edges
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu")
@@ -31,8 +32,11 @@ OUT_OF_MEMORY_ERROR = getattr(torch, "OutOfMemoryError", None) or torch.cuda.Out
 
 
 def default_epochs(n_cells: int) -> tuple[int, int]:
-    """Size-aware ``(pretrain_epochs, epochs)``: one epoch is one full-graph step, so the largest
-    data sets (less noisy gradients, more time per step) get fewer epochs."""
+    """Size-aware ``(pretrain_epochs, epochs)``.
+
+    One epoch is one full-graph step, so the largest data sets (less noisy gradients, more
+    time per step) get fewer epochs.
+    """
     if n_cells <= 20_000:
         return 100, 100
     return 75, 75
@@ -104,9 +108,7 @@ def estimate_n_clusters(graph, random_state: int) -> int:
             "pass `n_clusters`, or re-run `sc.pp.neighbors`."
         )
     tmp = AnnData(obs=pd.DataFrame(index=np.arange(graph.shape[0]).astype(str)))
-    sc.tl.leiden(
-        tmp, adjacency=graph, flavor="igraph", n_iterations=2, directed=False, random_state=random_state
-    )
+    sc.tl.leiden(tmp, adjacency=graph, flavor="igraph", n_iterations=2, directed=False, random_state=random_state)
     return int(tmp.obs["leiden"].nunique())
 
 
@@ -125,7 +127,7 @@ def _check_bool(name: str, value) -> None:
 
 
 def _versions() -> dict[str, str]:
-    from .. import __version__
+    from dagcl_scverse import __version__
 
     versions = {"dagcl_scverse": __version__}
     for package in ("torch", "torch_geometric", "scanpy", "anndata"):
@@ -239,9 +241,11 @@ def cluster(
     >>> import scanpy as sc
     >>> import dagcl_scverse as dagcl
     >>> adata = dagcl.datasets.mouse_pancreas()
-    >>> sc.pp.normalize_total(adata, target_sum=1e4); sc.pp.log1p(adata)
+    >>> sc.pp.normalize_total(adata, target_sum=1e4)
+    ... sc.pp.log1p(adata)
     >>> sc.pp.highly_variable_genes(adata, n_top_genes=2000, subset=True)
-    >>> sc.pp.pca(adata, n_comps=50); sc.pp.neighbors(adata, n_neighbors=15)
+    >>> sc.pp.pca(adata, n_comps=50)
+    ... sc.pp.neighbors(adata, n_neighbors=15)
     >>> dagcl.tl.cluster(adata, n_clusters=13)
     >>> adata.obs["dagcl"].value_counts()
     """
@@ -384,6 +388,8 @@ def cluster(
         if value is not None:
             params[name] = value
     uns_entry = {"params": params, "history": history}
+    if result.initial_labels is not None:
+        uns_entry["initial_labels"] = new_of_old[result.initial_labels]
     if result.stages is not None:
         stage = dict(result.stages)
         stage["labels"] = new_of_old[stage["labels"]]

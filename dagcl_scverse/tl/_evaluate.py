@@ -5,7 +5,7 @@ from __future__ import annotations
 from anndata import AnnData
 from scanpy import logging as logg
 
-from ..metrics import accuracy, adjusted_rand_index, normalized_mutual_info
+from dagcl_scverse.metrics import accuracy, adjusted_rand_index, normalized_mutual_info
 
 
 def _obs_column(adata: AnnData, name: str, argument: str, hint: str):

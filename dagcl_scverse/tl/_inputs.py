@@ -98,8 +98,7 @@ def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None) -> n
     peak = max(abs(float(matrix.max())), abs(float(matrix.min())))
     if peak > FLOAT32_MAX:
         raise ValueError(
-            f"The features in {source} exceed the float32 range (max |x| = {peak:.3g}); "
-            "log-transform or scale them."
+            f"The features in {source} exceed the float32 range (max |x| = {peak:.3g}); log-transform or scale them."
         )
     features = np.ascontiguousarray(matrix, dtype=np.float32)
     if not features.any():
