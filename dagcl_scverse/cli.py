@@ -266,7 +266,7 @@ def _run(
 
     from .model.trainer import TrainingDivergedError
     from .tl import cluster, evaluate
-    from .tl._cluster import resolve_device
+    from .tl._settings import resolve_device
 
     try:
         resolved = resolve_device(device)

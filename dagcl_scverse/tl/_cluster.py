@@ -2,86 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
-from importlib import metadata
-from numbers import Integral, Real
 
 import numpy as np
-import pandas as pd
-import scanpy as sc
-import scipy.sparse as sp
 import torch
 from anndata import AnnData
 from scanpy import logging as logg
 
 from dagcl_scverse.model.config import TrainingConfig
-from dagcl_scverse.model.schedules import SCHEDULES
-from dagcl_scverse.model.trainer import train
+from dagcl_scverse.model.trainer import TrainingResult, train
+from dagcl_scverse.tl._checks import check_cluster_arguments
+from dagcl_scverse.tl._inputs import get_features, get_graph, graph_to_edges
+from dagcl_scverse.tl._results import added_message, resolved_params, write_results
+from dagcl_scverse.tl._settings import (
+    deterministic_algorithms,
+    resolve_config,
+    resolve_device,
+    resolve_n_clusters,
+    stage_cells,
+)
 
-from ._inputs import get_features, get_graph, graph_to_edges
-
-ACCELERATORS = ("auto", "cpu", "cuda", "gpu")
-MAX_STAGE_CELLS = 20_000
-#: Leiden's igraph seeding (numpy RandomState) takes 32-bit seeds
-MAX_RANDOM_STATE = 2**32 - 1
 #: torch>=2.5 raises torch.OutOfMemoryError for CUDA and CPU allocations; older torch only the CUDA one
 OUT_OF_MEMORY_ERROR = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-
-
-def default_epochs(n_cells: int) -> tuple[int, int]:
-    """Size-aware ``(pretrain_epochs, epochs)``.
-
-    One epoch is one full-graph step, so the largest data sets (less noisy gradients, more
-    time per step) get fewer epochs.
-    """
-    if n_cells <= 20_000:
-        return 100, 100
-    return 75, 75
-
-
-def resolve_device(accelerator: str) -> torch.device:
-    """Map ``"auto"``/``"cpu"``/``"cuda"``/``"gpu"`` to a torch device."""
-    if accelerator not in ACCELERATORS:
-        raise ValueError(f"Unknown accelerator {accelerator!r}; choose one of {', '.join(ACCELERATORS)}.")
-    if accelerator == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if accelerator in ("cuda", "gpu"):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"accelerator={accelerator!r} but torch sees no CUDA device; use accelerator='cpu' or 'auto'."
-            )
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-@contextmanager
-def deterministic_algorithms(device: torch.device, enabled: bool) -> Iterator[None]:
-    """On CUDA, make torch pick deterministic kernels while the block runs; restore the previous mode after.
-
-    CPU training is deterministic already, so nothing changes there. On CUDA, PyG's sum
-    aggregation and softmax go through ``scatter_add_`` / ``scatter_reduce_`` and
-    ``index_select``, which torch replaces by deterministic kernels in this mode. ``warn_only``
-    keeps a long run alive if some other operation has no deterministic kernel: torch then
-    warns and names it. cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` set for reproducible matmuls.
-    """
-    if not enabled or device.type != "cuda":
-        yield
-        return
-    previous_mode = torch.are_deterministic_algorithms_enabled()
-    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    previous_cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
-    if previous_cublas is None:
-        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous_mode, warn_only=previous_warn_only)
-        if previous_cublas is None:
-            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 def out_of_memory_advice(device: torch.device, n_cells: int, n_features: int) -> str:
@@ -98,47 +40,40 @@ def out_of_memory_advice(device: torch.device, n_cells: int, n_features: int) ->
     )
 
 
-def estimate_n_clusters(graph, random_state: int) -> int:
-    """Number of Leiden (igraph flavour, resolution 1) communities on ``graph``."""
-    between_cells = sp.csr_matrix(graph - sp.diags(graph.diagonal()))
-    between_cells.eliminate_zeros()
-    if between_cells.nnz == 0:
-        raise ValueError(
-            "The graph has no edges between cells, so the number of clusters cannot be estimated; "
-            "pass `n_clusters`, or re-run `sc.pp.neighbors`."
-        )
-    tmp = AnnData(obs=pd.DataFrame(index=np.arange(graph.shape[0]).astype(str)))
-    sc.tl.leiden(tmp, adjacency=graph, flavor="igraph", n_iterations=2, directed=False, random_state=random_state)
-    return int(tmp.obs["leiden"].nunique())
-
-
-def _check_positive_int(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> None:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, Integral):
-        raise TypeError(f"`{name}` must be an integer, got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}, got {value}.")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"`{name}` must be at most {maximum}, got {value}.")
-
-
-def _check_bool(name: str, value) -> None:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"`{name}` must be True or False, got {value!r}.")
-
-
-def _versions() -> dict[str, str]:
-    from dagcl_scverse import __version__
-
-    versions = {"dagcl_scverse": __version__}
-    for package in ("torch", "torch_geometric", "scanpy", "anndata"):
-        versions[package] = metadata.version(package.replace("_", "-"))
-    return versions
-
-
-def _relabel_by_size(labels: np.ndarray, k: int) -> np.ndarray:
-    """Permutation ``order`` with ``order[new] = old``: cluster 0 is the largest, as in Leiden."""
-    counts = np.bincount(labels, minlength=k)
-    return np.argsort(-counts, kind="stable")
+def _train(
+    features: np.ndarray,
+    edge_index: np.ndarray,
+    edge_weight: np.ndarray,
+    config: TrainingConfig,
+    *,
+    device: torch.device,
+    deterministic: bool,
+    progress_bar: bool,
+    stage_indices: np.ndarray | None,
+) -> TrainingResult:
+    """Train on the graph's edges; an out-of-memory error comes back with advice, its memory freed."""
+    logg.info(
+        f"    {features.shape[0]} cells, {features.shape[1]} features, {edge_index.shape[1]} edges, "
+        f"k={config.n_clusters}, {config.pretrain_epochs}+{config.epochs} epochs on {device.type}"
+    )
+    try:
+        with deterministic_algorithms(device, deterministic):
+            return train(
+                features,
+                edge_index,
+                edge_weight,
+                config,
+                device=device,
+                progress_bar=progress_bar,
+                stage_indices=stage_indices,
+            )
+    except OUT_OF_MEMORY_ERROR as err:
+        # The failed step's frames still hold the model and its tensors; free them so that a
+        # retry in the same session gets the memory back.
+        traceback.clear_frames(err.__traceback__)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise OUT_OF_MEMORY_ERROR(out_of_memory_advice(device, features.shape[0], features.shape[1])) from err
 
 
 def cluster(
@@ -233,8 +168,9 @@ def cluster(
     ``adata.obsm[key_added + "_proba"]``
         Soft assignments (cells x n_clusters, columns in label order, rows sum to 1).
     ``adata.uns[key_added]``
-        ``params`` (resolved settings and versions), ``history`` (per-epoch traces) and
-        ``stages`` (snapshots, when ``stages > 0``).
+        ``params`` (resolved settings and versions), ``history`` (per-epoch traces),
+        ``initial_labels`` (the initial partition the centres were fitted to) and ``stages``
+        (snapshots, when ``stages > 0``).
 
     Examples
     --------
@@ -251,166 +187,35 @@ def cluster(
     """
     start = logg.info("running DAGCL clustering")
     # Every check runs before training, and nothing is written until training has finished.
-    if not isinstance(adata, AnnData):
-        raise TypeError(f"`adata` must be an AnnData, got {type(adata).__name__}.")
-    if adata.n_obs < 2:
-        raise ValueError(
-            f"DAGCL needs at least 2 cells, got {adata.n_obs}; check the filtering or subsetting "
-            "that produced this AnnData."
-        )
-    if not isinstance(key_added, str):
-        raise TypeError(f"`key_added` must be a string, got {type(key_added).__name__}.")
-    if not key_added:
-        raise ValueError("`key_added` must not be empty; it names the results, e.g. 'dagcl'.")
-    if not isinstance(schedule, str) or schedule not in SCHEDULES:
-        raise ValueError(f"Unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}.")
-    for name, value in (("epochs", epochs), ("pretrain_epochs", pretrain_epochs)):
-        if value is not None:
-            _check_positive_int(name, value)
-    if isinstance(lr, bool | np.bool_) or not isinstance(lr, Real):
-        raise TypeError(f"`lr` must be a number, got {type(lr).__name__}.")
-    if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"`lr` must be a positive number, got {lr!r}.")
-    _check_positive_int("stages", stages, minimum=0)
-    _check_positive_int("random_state", random_state, minimum=0, maximum=MAX_RANDOM_STATE)
-    for name, value in (
-        ("dynamic_attention", dynamic_attention),
-        ("curriculum", curriculum),
-        ("balance", balance),
-        ("deterministic", deterministic),
-        ("progress_bar", progress_bar),
-        ("copy", copy),
-    ):
-        _check_bool(name, value)
-    if n_clusters is not None:
-        _check_positive_int("n_clusters", n_clusters, minimum=2)
-        if n_clusters > adata.n_obs:
-            raise ValueError(
-                f"`n_clusters={n_clusters}` exceeds the number of cells ({adata.n_obs}); pass at most {adata.n_obs}."
-            )
+    switches = {"dynamic_attention": dynamic_attention, "curriculum": curriculum, "balance": balance}
+    check_cluster_arguments(
+        adata, n_clusters, key_added=key_added, schedule=schedule, epochs=epochs, pretrain_epochs=pretrain_epochs,
+        lr=lr, stages=stages, random_state=random_state,
+        switches={**switches, "deterministic": deterministic, "progress_bar": progress_bar, "copy": copy},
+    )  # fmt: skip
     device = resolve_device(accelerator)
-
     features = get_features(adata, layer=layer, use_rep=use_rep)
     graph = get_graph(adata, neighbors_key=neighbors_key, obsp=obsp)
     edge_index, edge_weight = graph_to_edges(graph)
+    n_clusters, estimated = resolve_n_clusters(n_clusters, graph, adata.n_obs, random_state)
+    config = resolve_config(
+        adata.n_obs, n_clusters, epochs=epochs, pretrain_epochs=pretrain_epochs, stages=stages, use_rep=use_rep,
+        lr=float(lr), schedule=schedule, random_state=random_state, **switches,
+    )  # fmt: skip
+    stages = len(config.stage_progress)
+    result = _train(
+        features, edge_index, edge_weight, config, device=device, deterministic=deterministic, progress_bar=progress_bar,
+        stage_indices=stage_cells(adata.n_obs, stages, random_state),
+    )  # fmt: skip
 
-    estimated = n_clusters is None
-    if estimated:
-        n_clusters = estimate_n_clusters(graph, random_state)
-        if n_clusters < 2:
-            raise ValueError(
-                f"Leiden found {n_clusters} cluster on this graph, so the number of clusters cannot be "
-                "estimated; pass `n_clusters` explicitly."
-            )
-        n_clusters = min(n_clusters, adata.n_obs)
-        logg.info(f"    estimated n_clusters={n_clusters} with Leiden (resolution 1)")
-    # Snapshots are taken at distinct self-training epochs, so there can be no more than epochs.
-    self_epochs = default_epochs(adata.n_obs)[1] if epochs is None else epochs
-    if stages > self_epochs:
-        logg.warning(f"`stages={stages}` exceeds the {self_epochs} self-training epochs; keeping {self_epochs}.")
-        stages = self_epochs
-    default_pre, default_self = default_epochs(adata.n_obs)
-    config = TrainingConfig(
-        n_clusters=n_clusters,
-        pretrain_epochs=default_pre if pretrain_epochs is None else pretrain_epochs,
-        epochs=default_self if epochs is None else epochs,
-        lr=float(lr),
-        schedule=schedule,
-        dynamic_attention=dynamic_attention,
-        curriculum=curriculum,
-        balance=balance,
-        random_state=random_state,
-        # expression values are standardised for the initial partition as scanpy does before its
-        # PCA; a representation the user chose (use_rep, e.g. PCs) is taken as it is
-        init_space="input_pca" if use_rep is not None else "input_pca_scaled",
-        stage_progress=tuple(np.linspace(0.0, 1.0, stages)) if stages > 1 else ((1.0,) if stages else ()),
-    )
-    stage_indices = None
-    if stages:
-        rng = np.random.default_rng(random_state)
-        n_keep = min(adata.n_obs, MAX_STAGE_CELLS)
-        stage_indices = np.sort(rng.choice(adata.n_obs, n_keep, replace=False))
-    logg.info(
-        f"    {adata.n_obs} cells, {features.shape[1]} features, {edge_index.shape[1]} edges, "
-        f"k={n_clusters}, {config.pretrain_epochs}+{config.epochs} epochs on {device.type}"
-    )
-
-    try:
-        with deterministic_algorithms(device, deterministic):
-            result = train(
-                features,
-                edge_index,
-                edge_weight,
-                config,
-                device=device,
-                progress_bar=progress_bar,
-                stage_indices=stage_indices,
-            )
-    except OUT_OF_MEMORY_ERROR as err:
-        # The failed step's frames still hold the model and its tensors; free them so that a
-        # retry in the same session gets the memory back.
-        traceback.clear_frames(err.__traceback__)
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        raise OUT_OF_MEMORY_ERROR(out_of_memory_advice(device, adata.n_obs, features.shape[1])) from err
-
-    # Training has succeeded: assemble every output first, then write them all at once.
-    order = _relabel_by_size(result.labels, n_clusters)
-    new_of_old = np.empty_like(order)
-    new_of_old[order] = np.arange(n_clusters)
-    labels = new_of_old[result.labels]
-    n_found = int(labels.max()) + 1
-    history = dict(result.history)
-    history["cluster_sizes"] = history["cluster_sizes"][:, order]
-    history["epoch"] = history["epoch"].astype(np.int64)
-    history["phase"] = history["phase"].astype(np.int64)
-
-    params = {
-        "n_clusters": int(n_clusters),
-        "n_clusters_estimated": bool(estimated),
-        "epochs": int(config.epochs),
-        "pretrain_epochs": int(config.pretrain_epochs),
-        "lr": float(config.lr),
-        "schedule": schedule,
-        "dynamic_attention": bool(dynamic_attention),
-        "curriculum": bool(curriculum),
-        "balance": bool(balance),
-        "init_space": config.init_space,
-        "stages": int(stages),
-        "random_state": int(random_state),
-        "deterministic": bool(deterministic),
-        "accelerator": accelerator,
-        "device": device.type,
-        "n_features": int(features.shape[1]),
-        "versions": _versions(),
-    }
-    for name, value in (("layer", layer), ("use_rep", use_rep), ("neighbors_key", neighbors_key), ("obsp", obsp)):
-        if value is not None:
-            params[name] = value
-    uns_entry = {"params": params, "history": history}
-    if result.initial_labels is not None:
-        uns_entry["initial_labels"] = new_of_old[result.initial_labels]
-    if result.stages is not None:
-        stage = dict(result.stages)
-        stage["labels"] = new_of_old[stage["labels"]]
-        uns_entry["stages"] = stage
-    categorical = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(n_found)])
-    proba = result.proba[:, order]
-
+    # Training has succeeded: every output is assembled, then all are written at once.
+    names = {"layer": layer, "use_rep": use_rep, "neighbors_key": neighbors_key, "obsp": obsp}
+    params = resolved_params(
+        config, estimated=estimated, accelerator=accelerator, device=device, deterministic=deterministic,
+        n_features=features.shape[1], stages=stages, names=names,
+    )  # fmt: skip
     # A view becomes its own AnnData here (anndata warns), as with scanpy's tools.
     adata = adata.copy() if copy else adata
-    adata.obs[key_added] = categorical
-    adata.obsm[f"X_{key_added}"] = result.embedding
-    adata.obsm[f"{key_added}_proba"] = proba
-    adata.uns[key_added] = uns_entry
-    logg.info(
-        "    finished",
-        time=start,
-        deep=(
-            f"added\n    '{key_added}', the cluster labels (adata.obs, categorical)\n"
-            f"    'X_{key_added}', the embedding (adata.obsm)\n"
-            f"    '{key_added}_proba', soft assignments (adata.obsm)\n"
-            f"    '{key_added}', params, history and stages (adata.uns)"
-        ),
-    )
+    write_results(adata, result, params, key_added)
+    logg.info("    finished", time=start, deep=added_message(key_added))
     return adata if copy else None
