@@ -140,8 +140,11 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def run_tasks(fn, tasks: list, jobs: int = 1) -> list:
-    """``[fn(*task) for task in tasks]``, in ``jobs`` worker processes of one torch thread each."""
+def run_tasks(fn, tasks: list, jobs: int = 1, describe=None) -> list:
+    """``[fn(*task) for task in tasks]``, in ``jobs`` worker processes of one torch thread each.
+
+    One progress line per finished task; ``describe(task, output)``, when given, adds a summary to it.
+    """
     import contextlib
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -154,9 +157,10 @@ def run_tasks(fn, tasks: list, jobs: int = 1) -> list:
             pool = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread))
             outputs = pool.map(fn, *zip(*tasks, strict=False))
         results = []
-        for output in outputs:
+        for task, output in zip(tasks, outputs, strict=True):
             results.append(output)
-            print(f"{len(results)}/{len(tasks)} runs done", flush=True)
+            line = f"{len(results)}/{len(tasks)} runs done"
+            print(f"{line}: {describe(task, output)}" if describe else line, flush=True)
     return results
 
 

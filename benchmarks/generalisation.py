@@ -1,0 +1,616 @@
+"""Generalisation: DAGCL on pipeline variants, changed compositions and simulated data sets.
+
+Every case is built from one of the three shared data sets (its *fold*, for choosing defaults
+leave-one-data-set-out later) and preprocessed once:
+
+- pipeline variants, each one step changed from the standard pipeline: 1,000 / 5,000 HVGs
+  (5,000 only where the set has more genes), 10 / 30 neighbours, ``sc.pp.scale(max_value=10)``
+  before the PCA (DAGCL reads the scaled data), ``flavor="seurat_v3"`` HVGs on the counts, and
+  log-normalised input with no HVG step and no ``layers["counts"]``;
+- composition variants on the raw counts, then the standard pipeline: half of the cells; one
+  type made rare (the second-largest type, 5 % of its cells kept, at least ``RARE_MIN_CELLS``);
+  the two types with the closest mean principal components merged in the truth (DAGCL gets the
+  smaller k). The cells kept are drawn with the case's own seed (CRC-32 of its name), the same
+  for every run seed;
+- simulated sets (``SIMULATIONS``): negative-binomial counts from ``simulate.py``, whose type
+  profiles, library sizes and dispersions come from the fold's own types.
+
+For every case and seed: ARI / NMI of DAGCL's initial partition, of the start of self-training
+(``epochs=1``) and of its final labels (true k), of the ``n_clusters=None`` path, of Leiden
+(resolution 1, on the case's graph) and KMeans (true k, 30 PCs), and of Leiden on 15-neighbour
+graphs built on ``X_pca`` and on ``X_dagcl``. Labels only score and build the composition
+variants' truth. Results into benchmarks/results/generalisation.json, tables into
+docs/benchmarks.md (section ``generalisation``).
+
+``--quick``: 3 seeds, per fold the standard pipeline, 10 neighbours, the rare type and the fold's
+first simulated set (results into generalisation_quick.json). ``--build-only`` builds every
+selected case and prints its size; ``--list`` prints the case names. The ``seurat_v3`` variant
+falls back to a wider loess span where scanpy's 0.3 gives a singular fit (worm).
+
+Usage: ``python benchmarks/generalisation.py [--quick] [--cases worm/ sim-] [--seeds 0 1] [--jobs 2]
+[--list | --build-only] [--no-doc] [--out FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import shlex
+import sys
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scanpy as sc
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _common as c
+from simulate import DEPTH, DISPERSION_RANGE, EFFECT, IMBALANCE, MIN_TYPE_CELLS, simulate
+
+import dagcl_scverse as dagcl
+
+#: the folds: a short name for each shared data set
+FOLDS = {
+    "pancreas": "Maayan_Mouse_Pancreas_cell_1.h5",
+    "worm": "Junyue_worm_neuron_cell.h5",
+    "cite": "Grace_CITE_CBMC_counts_top2000.h5",
+}
+#: pipeline variants: the arguments of ``variant_pipeline`` that differ from the standard pipeline
+PIPELINES = {
+    "hvg1000": {"n_top_genes": 1000},
+    "hvg5000": {"n_top_genes": 5000},
+    "nn10": {"n_neighbors": 10},
+    "nn30": {"n_neighbors": 30},
+    "scaled": {"scale": True},
+    "seurat_v3": {"hvg_flavor": "seurat_v3"},
+    "lognorm": {"n_top_genes": None, "keep_counts": False},
+}
+COMPOSITIONS = ("half", "rare", "merged")
+RARE_SHARE = 0.05
+RARE_MIN_CELLS = 10
+#: types smaller than this are not candidates for merging (their mean would be mostly noise)
+MERGE_MIN_CELLS = 20
+#: a Leiden estimate of k counts as close when within this share of the true k
+K_TOLERANCE = 0.3
+QUICK_SEEDS = (0, 1, 2)
+#: loess spans tried in turn for ``flavor="seurat_v3"`` (scanpy's default first)
+SEURAT_V3_SPANS = (0.3, 0.5)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """One simulated data set of the grid: ``simulate.simulate``'s arguments and its fold."""
+
+    fold: str
+    n_types: int
+    n_cells: int
+    imbalance: str
+    effect: str
+    depth: str
+    seed: int
+
+    @property
+    def variant(self) -> str:
+        """Short name, e.g. ``sim-5types-imbalanced-weak-deep``."""
+        return f"sim-{self.n_types}types-{self.imbalance}-{self.effect}-{self.depth}"
+
+
+#: the simulated family: 3 per fold, types from 3 up to the fold's types with at least 10 cells
+#: (pancreas 7, worm 10, cite 15); the 8 combinations of balance x effect x depth all occur, and
+#: each fold sees both levels of each
+SIMULATIONS = (
+    Simulation("pancreas", 3, 1500, "balanced", "strong", "deep", seed=11),
+    Simulation("pancreas", 5, 2000, "imbalanced", "weak", "deep", seed=12),
+    Simulation("pancreas", 7, 3000, "balanced", "weak", "shallow", seed=13),
+    Simulation("worm", 3, 2000, "imbalanced", "strong", "shallow", seed=21),
+    Simulation("worm", 6, 2000, "balanced", "weak", "deep", seed=22),
+    Simulation("worm", 10, 3000, "balanced", "strong", "deep", seed=23),
+    Simulation("cite", 3, 1500, "balanced", "strong", "shallow", seed=31),
+    Simulation("cite", 8, 2000, "imbalanced", "strong", "deep", seed=32),
+    Simulation("cite", 15, 3000, "imbalanced", "weak", "shallow", seed=33),
+)
+
+
+#: the simulator's named levels, recorded with the results
+SIMULATOR = {
+    "effect": EFFECT,
+    "depth": DEPTH,
+    "smallest_share": {key: value for key, value in IMBALANCE.items() if value is not None},
+    "dispersion_range": list(DISPERSION_RANGE),
+    "min_type_cells": MIN_TYPE_CELLS,
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: a fold, a kind (standard, pipeline, composition, simulated) and a variant."""
+
+    fold: str
+    kind: str
+    variant: str
+    simulation: Simulation | None = None
+
+    @property
+    def name(self) -> str:
+        """``fold/variant``, e.g. ``worm/hvg1000``."""
+        return f"{self.fold}/{self.variant}"
+
+    @property
+    def seed(self) -> int:
+        """The case's own seed (subsamples), fixed for every run seed."""
+        return zlib.crc32(self.name.encode())
+
+
+@functools.cache
+def raw_data(fold: str):
+    """The fold's raw counts (read once per process; copy before changing)."""
+    return c.load(c.DATA_DIR / FOLDS[fold])
+
+
+def all_cases() -> list[Case]:
+    """Every case of the full grid, fold by fold."""
+    cases = []
+    for fold in FOLDS:
+        cases.append(Case(fold, "standard", "standard"))
+        for variant, kwargs in PIPELINES.items():
+            if (kwargs.get("n_top_genes") or 0) >= raw_data(fold).n_vars:
+                continue  # not enough genes to choose from (CITE has 2,000)
+            cases.append(Case(fold, "pipeline", variant))
+        cases += [Case(fold, "composition", variant) for variant in COMPOSITIONS]
+        cases += [Case(fold, "simulated", s.variant, s) for s in SIMULATIONS if s.fold == fold]
+    return cases
+
+
+def quick_cases() -> list[Case]:
+    """Per fold: the standard pipeline, 10 neighbours, a rare type and the fold's first simulated set."""
+    first_sim = {}
+    for s in SIMULATIONS:
+        first_sim.setdefault(s.fold, s.variant)
+    keep = {"standard", "nn10", "rare"}
+    return [case for case in all_cases() if case.variant in keep or case.variant == first_sim[case.fold]]
+
+
+def variant_pipeline(
+    adata,
+    *,
+    n_top_genes: int | None = 2000,
+    n_neighbors: int = 15,
+    scale: bool = False,
+    hvg_flavor: str = "seurat",
+    keep_counts: bool = True,
+    notes: dict | None = None,
+):
+    """The standard pipeline's steps with the given changes, in place on raw counts in ``X``.
+
+    Parameters
+    ----------
+    adata
+        Raw counts in ``X``.
+    n_top_genes
+        Highly variable genes kept; ``None`` skips the HVG step (all genes kept).
+    n_neighbors
+        Neighbours of the kNN graph.
+    scale
+        ``sc.pp.scale(max_value=10)`` after the HVG step, before the PCA.
+    hvg_flavor
+        ``"seurat"`` (scanpy's default, on the log data) or ``"seurat_v3"`` (on
+        ``layers["counts"]``).
+    keep_counts
+        Keep ``layers["counts"]``; ``False`` removes it at the end (log-normalised input only).
+    notes
+        Filled with ``"hvg_span"``, the loess span that ``"seurat_v3"`` used: scanpy's 0.3, or
+        the first of ``SEURAT_V3_SPANS`` whose loess fit is not singular (worm's fit at 0.3 fails
+        with "reciprocal condition number", scanpy issue #1825; a wider span is the usual fix).
+
+    Returns
+    -------
+    ``adata``, for chaining.
+    """
+    if "counts" not in adata.layers:
+        adata.layers["counts"] = adata.X.copy()
+    adata.X = adata.X.astype(np.float32)
+    sc.pp.filter_genes(adata, min_counts=1)
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    if n_top_genes is not None:
+        if hvg_flavor == "seurat_v3":
+            for span in SEURAT_V3_SPANS:
+                try:
+                    # a failed loess fit raises before anything is written into adata
+                    sc.pp.highly_variable_genes(
+                        adata, n_top_genes=n_top_genes, flavor="seurat_v3", layer="counts", span=span, subset=True
+                    )
+                    break
+                except ValueError as error:
+                    if span == SEURAT_V3_SPANS[-1] or "condition number" not in str(error):
+                        raise
+            if notes is not None:
+                notes["hvg_span"] = span
+        else:
+            sc.pp.highly_variable_genes(adata, n_top_genes=n_top_genes, flavor=hvg_flavor, subset=True)
+    if scale:
+        sc.pp.scale(adata, max_value=10)
+    sc.pp.pca(adata, n_comps=min(50, adata.n_obs - 1, adata.n_vars - 1))
+    sc.pp.neighbors(adata, n_neighbors=n_neighbors)
+    if not keep_counts:
+        del adata.layers["counts"]
+    return adata
+
+
+def type_sizes(adata) -> list[tuple[str, int]]:
+    """``(type, cells)`` pairs, largest first, ties by name."""
+    counts = adata.obs["cell_type"].astype(str).value_counts()
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def half_cells(raw, seed: int):
+    """A seeded half of the cells; returns the subset and what was done."""
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(raw.n_obs, raw.n_obs // 2, replace=False))
+    return raw[keep].copy(), {"kept_cells": int(len(keep)), "of": int(raw.n_obs)}
+
+
+def rare_type(raw, seed: int):
+    """The second-largest type cut to a seeded 5 % of its cells (at least ``RARE_MIN_CELLS``).
+
+    Not the largest: the dominant population stays, so the case asks whether a formerly common
+    type is still found when rare; the second-largest is big enough that 5 % is still a group.
+    """
+    name, size = type_sizes(raw)[1]
+    cells = np.flatnonzero(raw.obs["cell_type"].astype(str).to_numpy() == name)
+    n_keep = min(size, max(RARE_MIN_CELLS, round(RARE_SHARE * size)))
+    rng = np.random.default_rng(seed)
+    keep = np.ones(raw.n_obs, dtype=bool)
+    keep[cells] = False
+    keep[rng.choice(cells, n_keep, replace=False)] = True
+    return raw[keep].copy(), {"rare_type": name, "kept_cells": int(n_keep), "of": int(size)}
+
+
+def merge_closest(raw):
+    """Merge, in the truth only, the two types with the closest mean principal components.
+
+    Centroids are taken on the standard pipeline's ``X_pca`` (all components), over the types
+    with at least ``MERGE_MIN_CELLS`` cells; the pair at the smallest Euclidean distance is
+    merged (ties: first in name order).
+    """
+    standard = c.preprocess(raw.copy())
+    types = standard.obs["cell_type"].astype(str).to_numpy()
+    names = sorted(name for name, size in type_sizes(raw) if size >= MERGE_MIN_CELLS)
+    centroids = np.stack([standard.obsm["X_pca"][types == name].mean(axis=0) for name in names])
+    distance = np.linalg.norm(centroids[:, None] - centroids[None], axis=-1)
+    distance[np.tril_indices(len(names))] = np.inf
+    i, j = np.unravel_index(np.argmin(distance), distance.shape)
+    out = raw.copy()
+    merged = f"{names[i]}+{names[j]}"
+    labels = out.obs["cell_type"].astype(str).replace({names[i]: merged, names[j]: merged})
+    out.obs["cell_type"] = labels.astype("category")
+    return out, {"merged_types": [names[i], names[j]], "distance": float(distance[i, j])}
+
+
+def build(case: Case):
+    """The preprocessed AnnData of ``case`` (truth in ``obs["cell_type"]``) and what was done."""
+    raw = raw_data(case.fold).copy()
+    info = {}
+    if case.kind == "simulated":
+        s = case.simulation
+        raw = simulate(raw, s.n_types, s.n_cells, s.imbalance, s.effect, s.depth, s.seed)
+        info = {"simulation": {k: getattr(s, k) for k in ("n_types", "n_cells", "imbalance", "effect", "depth")}}
+        info["simulation"]["seed"] = s.seed
+        info["simulation"]["types"] = [str(t) for t in raw.uns.pop("simulation")["types"]]
+    elif case.variant == "half":
+        raw, info = half_cells(raw, case.seed)
+    elif case.variant == "rare":
+        raw, info = rare_type(raw, case.seed)
+    elif case.variant == "merged":
+        raw, info = merge_closest(raw)
+    raw.obsm.pop("protein", None)
+    n_genes_raw = raw.n_vars
+    if case.kind == "pipeline":
+        adata = variant_pipeline(raw, **PIPELINES[case.variant], notes=info)
+    else:
+        adata = c.preprocess(raw)
+    info.update({"n_cells": int(adata.n_obs), "n_genes_raw": int(n_genes_raw), "n_features": int(adata.n_vars)})
+    info["k"] = int(adata.obs["cell_type"].nunique())
+    return adata, info
+
+
+def _scores(truth, labels) -> dict[str, float]:
+    if labels is None:
+        return {"ari": float("nan"), "nmi": float("nan"), "acc": float("nan")}
+    return {key: float(value) for key, value in c.score(truth, labels).items()}
+
+
+def _leiden_on(adata, rep: str, seed: int) -> np.ndarray:
+    """Leiden (resolution 1) on a 15-neighbour graph of ``obsm[rep]``, in its own keys."""
+    sc.pp.neighbors(adata, n_neighbors=15, use_rep=rep, key_added=f"on_{rep}")
+    return c.leiden(adata, 1.0, seed, graph_key=f"on_{rep}_connectivities")
+
+
+def run_case(file: Path, name: str, seed: int) -> dict:
+    """Every score of one case (preprocessed in ``file``) for one seed."""
+    adata = c.read_preprocessed(file).copy()
+    truth = adata.obs["cell_type"].astype(str).to_numpy()
+    k = len(np.unique(truth))
+    kwargs = {"random_state": seed, "progress_bar": False, "stages": 0}
+    out = {"seed": seed, "time": {}}
+    t0 = time.perf_counter()
+    dagcl.tl.cluster(adata, n_clusters=k, epochs=1, key_added="dagcl_start", **kwargs)
+    out["time"]["start"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    dagcl.tl.cluster(adata, n_clusters=k, **kwargs)
+    out["time"]["final"] = time.perf_counter() - t
+    initial = adata.uns["dagcl"].get("initial_labels")
+    initial_start = adata.uns["dagcl_start"].get("initial_labels")
+    if initial is None:
+        initial = initial_start
+    out["initial"] = _scores(truth, initial)
+    # both calls fit their centres to the same partition (codes follow each call's final cluster sizes)
+    out["initial_same_partition_in_both_calls"] = (
+        None if initial_start is None else bool(c.score(initial, initial_start)["ari"] > 1 - 1e-9)
+    )
+    out["start"] = _scores(truth, adata.obs["dagcl_start"].to_numpy())
+    out["final"] = _scores(truth, adata.obs["dagcl"].to_numpy())
+    t = time.perf_counter()
+    try:
+        dagcl.tl.cluster(adata, n_clusters=None, key_added="dagcl_auto", **kwargs)
+        out["auto"] = {**_scores(truth, adata.obs["dagcl_auto"].to_numpy())}
+        out["auto"]["k"] = int(adata.uns["dagcl_auto"]["params"]["n_clusters"])
+    except ValueError:  # Leiden found a single cluster: no estimate
+        out["auto"] = {**_scores(truth, None), "k": 1}
+    out["time"]["auto"] = time.perf_counter() - t
+    out["auto"]["within_tolerance"] = bool(abs(out["auto"]["k"] - k) <= K_TOLERANCE * k)
+    for key, labels in (
+        ("leiden", c.leiden(adata, 1.0, seed)),
+        ("kmeans", c.kmeans_pca(adata, k, seed)),
+        ("leiden_pca", _leiden_on(adata, "X_pca", seed)),
+        ("leiden_dagcl", _leiden_on(adata, "X_dagcl", seed)),
+    ):
+        out[key] = {**_scores(truth, labels), "k": int(len(np.unique(labels)))}
+    out["time"]["total"] = time.perf_counter() - t0
+    return out
+
+
+def describe(task, run: dict) -> str:
+    """The progress line of one run."""
+    _, name, seed = task
+    parts = [f"{key} {run[key]['ari']:.3f}" for key in ("initial", "start", "final", "auto", "leiden", "kmeans")]
+    return (
+        f"{name} seed {seed}: ARI "
+        + ", ".join(parts)
+        + f" (k estimated {run['auto']['k']}), {run['time']['total']:.0f} s"
+    )
+
+
+def case_means(case: dict) -> dict:
+    """Means over seeds of every ARI, the final ARI's spread and the estimate of k."""
+    runs = case["runs"]
+    keys = ("initial", "start", "final", "auto", "leiden", "kmeans", "leiden_pca", "leiden_dagcl")
+    means = {key: float(np.mean([r[key]["ari"] for r in runs])) for key in keys}
+    means["nmi"] = {key: float(np.mean([r[key]["nmi"] for r in runs])) for key in keys}
+    means["best_baseline"] = max(means["leiden"], means["kmeans"])
+    means["final_spread"] = float(np.std([r["final"]["ari"] for r in runs]))
+    means["k_estimated_median"] = float(np.median([r["auto"]["k"] for r in runs]))
+    means["k_within_tolerance"] = bool(abs(means["k_estimated_median"] - case["k"]) <= K_TOLERANCE * case["k"])
+    return means
+
+
+#: the summary's counts: (label, which cases are counted, condition on a case's means)
+CRITERIA = (
+    ("final < best baseline", lambda case: True, lambda m: m["final"] < m["best_baseline"]),
+    (
+        "final < best baseline + 0.05 (target missed)",
+        lambda case: True,
+        lambda m: m["final"] < m["best_baseline"] + 0.05,
+    ),
+    ("final < start (self-training lowers ARI)", lambda case: True, lambda m: m["final"] < m["start"]),
+    (
+        "start < initial - 0.01",
+        lambda case: np.isfinite(case["means"]["initial"]),
+        lambda m: m["start"] < m["initial"] - 0.01,
+    ),
+    ("Leiden on X_dagcl < Leiden on X_pca", lambda case: True, lambda m: m["leiden_dagcl"] < m["leiden_pca"]),
+    (
+        "final seed spread > 0.03 (real cases)",
+        lambda case: case["kind"] != "simulated",
+        lambda m: m["final_spread"] > 0.03,
+    ),
+    (
+        "n_clusters=None > 0.05 below true k (estimate within 30 %)",
+        lambda case: case["means"]["k_within_tolerance"],
+        lambda m: m["auto"] < m["final"] - 0.05,
+    ),
+)
+
+
+def summary(cases: dict) -> dict:
+    """Each criterion's count over all cases, per fold and over the simulated cases."""
+    groups = {"all": list(cases.values())}
+    for fold in FOLDS:
+        groups[fold] = [case for case in cases.values() if case["fold"] == fold]
+    groups["simulated"] = [case for case in cases.values() if case["kind"] == "simulated"]
+    out = {}
+    for label, counted, condition in CRITERIA:
+        out[label] = {}
+        for group, members in groups.items():
+            eligible = [case for case in members if counted(case)]
+            out[label][group] = [sum(bool(condition(case["means"])) for case in eligible), len(eligible)]
+    out["mean(final - start)"] = {
+        group: float(np.mean([case["means"]["final"] - case["means"]["start"] for case in members]))
+        if members
+        else float("nan")
+        for group, members in groups.items()
+    }
+    return out
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.3f}"
+
+
+def section(results: dict) -> str:
+    """The docs/benchmarks.md section: per-case table, summary counts, construction notes."""
+    rows = []
+    for name, case in results["cases"].items():
+        m = case["means"]
+        rows.append(
+            [
+                name,
+                case["fold"],
+                case["n_cells"],
+                case["k"],
+                _fmt(m["initial"]),
+                _fmt(m["start"]),
+                _fmt(m["final"]),
+                f"{_fmt(m['auto'])} ({m['k_estimated_median']:.0f})",
+                _fmt(m["leiden"]),
+                _fmt(m["kmeans"]),
+                f"{_fmt(m['leiden_pca'])} / {_fmt(m['leiden_dagcl'])}",
+                _fmt(m["final_spread"]),
+            ]
+        )
+    header = [
+        "case",
+        "fold",
+        "cells",
+        "true k",
+        "initial",
+        "start",
+        "final",
+        "k=None (k̂)",
+        "Leiden",
+        "KMeans",
+        "Leiden X_pca / X_dagcl",
+        "final spread",
+    ]
+    table = c.markdown_table(header, rows)
+    groups = list(next(iter(results["summary"].values())))
+    summary_rows = []
+    for label, counts in results["summary"].items():
+        if label == "mean(final - start)":
+            summary_rows.append([label] + [f"{counts[g]:+.3f}" if np.isfinite(counts[g]) else "n/a" for g in groups])
+        else:
+            summary_rows.append([label] + [f"{counts[g][0]} / {counts[g][1]}" for g in groups])
+    summary_table = c.markdown_table(["count (cases)"] + groups, summary_rows)
+    notes = []
+    for name, case in results["cases"].items():
+        info = case["construction"]
+        if "rare_type" in info:
+            notes.append(f"{name}: type {info['rare_type']} cut to {info['kept_cells']} of {info['of']} cells")
+        elif "merged_types" in info:
+            notes.append(f"{name}: types {' and '.join(info['merged_types'])} merged")
+    return (
+        f"Seeds {results['seeds']}; {len(results['cases'])} cases; wall time {results['wall_s'] / 60:.0f} min.\n"
+        f"Command: `{results['command']}`\n\n"
+        "Mean ARI over seeds. *initial*: the partition DAGCL's centres start from; *start*: `epochs=1`; "
+        "*final*: default epochs (all three with the true k); *k=None*: `n_clusters=None` (median "
+        "estimated k); Leiden (resolution 1) on the case's graph and KMeans (true k, 30 PCs) in the "
+        "same runs; Leiden X_pca / X_dagcl: Leiden on 15-neighbour graphs of the PCs and of DAGCL's "
+        "embedding; *final spread*: standard deviation of the final ARI over seeds. Simulated sets "
+        "(`benchmarks/simulate.py`, fitted to the fold's types with at least "
+        f"{MIN_TYPE_CELLS} cells): effect weak / strong = {EFFECT['weak']} / {EFFECT['strong']} x the "
+        f"reference's log fold changes, depth shallow / deep = {DEPTH['shallow']} / {DEPTH['deep']} x its "
+        f"library sizes, imbalanced = geometric type sizes with the smallest at {IMBALANCE['imbalanced']:.0%}.\n\n"
+        f"{table}\n\n"
+        "Counts of cases (cases counted / cases eligible), over all cases, per fold and over the "
+        "simulated sets. Best baseline: the higher of Leiden's and KMeans' mean ARI. The "
+        "`n_clusters=None` row counts only cases whose median estimated k is within 30 % of the true k; "
+        "the spread row only real (not simulated) cases.\n\n"
+        f"{summary_table}\n\n" + (f"Composition cases: {'; '.join(notes)}." if notes else "")
+    )
+
+
+def build_files(cases: list[Case], folder: Path, check: bool = False) -> tuple[dict, dict]:
+    """Build and preprocess every case once into ``folder``; one line per case.
+
+    Returns the h5ad file and the construction details of each case, by name. With ``check``,
+    also confirm that ``variant_pipeline()`` with nothing changed is the standard pipeline.
+    """
+    start = time.perf_counter()
+    files, infos = {}, {}
+    for i, case in enumerate(cases):
+        adata, info = build(case)
+        files[case.name], infos[case.name] = folder / f"{i}.h5ad", info
+        adata.write_h5ad(files[case.name])
+        sizes = ("n_cells", "n_genes_raw", "n_features", "k", "simulation")
+        extra = {key: value for key, value in info.items() if key not in sizes}
+        print(
+            f"built {case.name}: {info['n_cells']} cells, {info['n_genes_raw']} genes -> {info['n_features']} "
+            f"features, k={info['k']}{f' {extra}' if extra else ''} ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+        if check and case.kind == "standard":
+            same = variant_pipeline(raw_data(case.fold).copy())
+            agree = np.array_equal(same.var_names, adata.var_names) and np.allclose(
+                same.obsm["X_pca"], adata.obsm["X_pca"]
+            )
+            print(f"  variant_pipeline() reproduces the standard pipeline: {agree}", flush=True)
+    return files, infos
+
+
+def main() -> None:
+    """Build the cases, run every (case, seed) and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_jobs_argument(parser)
+    parser.add_argument("--quick", action="store_true", help="3 seeds; per fold standard, nn10, rare, one simulated")
+    parser.add_argument("--cases", nargs="+", help="run only cases whose name contains one of these")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, help=f"default {list(c.SEEDS)} ({list(QUICK_SEEDS)} in --quick)"
+    )
+    parser.add_argument("--list", action="store_true", help="print the selected cases and stop")
+    parser.add_argument("--build-only", action="store_true", help="build and preprocess each case, print its size")
+    parser.add_argument("--no-doc", action="store_true", help="do not write the docs/benchmarks.md section")
+    parser.add_argument(
+        "--out", type=Path, help="results JSON (default benchmarks/results/generalisation[_quick].json)"
+    )
+    args = parser.parse_args()
+    seeds = args.seeds or list(QUICK_SEEDS if args.quick else c.SEEDS)
+    cases = quick_cases() if args.quick else all_cases()
+    if args.cases:
+        cases = [case for case in cases if any(pattern in case.name for pattern in args.cases)]
+    if not cases:
+        parser.error("no case matches --cases")
+    if args.list:
+        for case in cases:
+            print(f"{case.name:45s} {case.kind}")
+        return
+    out = args.out or c.RESULTS / ("generalisation_quick.json" if args.quick else "generalisation.json")
+    command = f"{c.thread_setting()}python benchmarks/generalisation.py {shlex.join(sys.argv[1:])}".strip()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        files, infos = build_files(cases, Path(folder), check=args.build_only)
+        if args.build_only:
+            return
+        # longest first (cost grows with cells and, more slowly, with features), so that the workers finish together
+        tasks = [(files[case.name], case.name, seed) for case in cases for seed in seeds]
+        cost = {name: info["n_cells"] * max(1.0, info["n_features"] / 2000) ** 0.5 for name, info in infos.items()}
+        order = sorted(range(len(tasks)), key=lambda i: -cost[tasks[i][1]])
+        runs = c.run_tasks(run_case, [tasks[i] for i in order], args.jobs, describe=describe)
+    by_task = dict(zip(order, runs, strict=True))
+    results = {"command": command, "seeds": seeds, "quick": args.quick, "jobs": args.jobs, "simulator": SIMULATOR}
+    results["cases"] = {}
+    i = 0
+    for case in cases:
+        info = infos[case.name]
+        entry = {"fold": case.fold, "kind": case.kind, "variant": case.variant}
+        entry.update({key: info[key] for key in ("n_cells", "n_genes_raw", "n_features", "k")})
+        entry["construction"] = {key: value for key, value in info.items() if key not in entry}
+        entry["runs"] = [by_task[i + j] for j in range(len(seeds))]
+        i += len(seeds)
+        entry["means"] = case_means(entry)
+        results["cases"][case.name] = entry
+    results["summary"] = summary(results["cases"])
+    results["wall_s"] = time.perf_counter() - start
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    text = section(results)
+    if not args.no_doc:
+        c.write_section("generalisation", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
