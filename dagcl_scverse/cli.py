@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 STANDARD_PIPELINE = (
-    "filter_genes(min_counts=1), normalize_total(target_sum=1e4), log1p,\n"
+    "filter_genes(min_counts=1), normalize_total(target_sum=1e4), log1p (all genes kept in .raw),\n"
     "  highly_variable_genes(n_top_genes=2000, subset=True), pca(n_comps=50), neighbors(n_neighbors=15)"
 )
+#: genes per cluster in the markers csv, and how many of them are printed
+N_MARKERS, N_MARKERS_PRINTED = 10, 3
 
 TRAIN_DESCRIPTION = f"""\
 Cluster the cells of FILE with DAGCL and write the result as an h5ad.
@@ -27,6 +29,11 @@ The number of clusters is estimated with Leiden (resolution 1) on the same graph
 (ACC / NMI / ARI), never to train or to choose k. The literature's protocol passes the true
 number of cell types explicitly, e.g. --n-clusters 13 for the mouse pancreas data.
 
+Marker genes of each cluster (scanpy's rank_genes_groups: Wilcoxon test, the t-test above
+100,000 cells, on .raw when the data has it) are printed, top 3 per cluster, and the top 10
+written to <OUT stem>_markers.csv next to OUT.h5ad, with the columns cluster, rank, gene,
+score, logfoldchange, pvals_adj; --no-markers skips them.
+
 example:
   dagcl train --data Maayan_Mouse_Pancreas_cell_1.h5 --epochs 200 --lr 1e-3 --seed 0 --out r.h5ad
 """
@@ -35,8 +42,10 @@ DEMO_DESCRIPTION = f"""\
 Cluster the shipped mouse pancreas data set (822 cells, 13 annotated types) with DAGCL:
 the standard pipeline
   {STANDARD_PIPELINE}
-k estimated by Leiden, scores against the annotation (ACC / NMI / ARI), and writes the h5ad,
-umap.png and curriculum.png into OUT_DIR.
+k estimated by Leiden, scores against the annotation (ACC / NMI / ARI), marker genes of each
+cluster (top 3 printed; unless --no-markers), and writes the h5ad, the top 10 marker genes per
+cluster (mouse_pancreas_dagcl_markers.csv), umap.png and curriculum.png into OUT_DIR. The
+shipped data set has no gene names: genes are called gene_<index>.
 """
 
 DEMO_FILE = "mouse_pancreas_dagcl.h5ad"
@@ -107,6 +116,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _add_markers_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-markers", dest="markers", action="store_false",
+        help=f"skip the marker genes (default: rank them, print the top {N_MARKERS_PRINTED} per cluster and "
+        f"write the top {N_MARKERS} to <OUT stem>_markers.csv)",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``dagcl`` argument parser with its ``train`` and ``demo`` subcommands."""
     from . import __version__
@@ -134,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="OUT.h5ad", help="where to write the result (default: <FILE stem>_dagcl.h5ad here)"
     )
     train.add_argument("--figures", metavar="DIR", help="also write umap.png and curriculum.png into DIR")
+    _add_markers_option(train)
     train.set_defaults(handler=_train)
 
     demo = commands.add_parser(
@@ -149,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to train (default: auto)"
     )
+    _add_markers_option(demo)
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -166,8 +185,9 @@ def _is_counts(matrix) -> bool:
 def standard_pipeline(adata) -> None:
     """DESIGN.md's standard preprocessing of raw counts in ``adata.X``, in place.
 
-    Counts are kept in ``layers["counts"]``; the number of principal components is capped for
-    tiny data sets.
+    Counts are kept in ``layers["counts"]`` and the log-normalised expression of all genes in
+    ``adata.raw`` (set before the highly variable genes subset, for marker genes); the number of
+    principal components is capped for tiny data sets.
     """
     import numpy as np
     import scanpy as sc
@@ -178,6 +198,7 @@ def standard_pipeline(adata) -> None:
     sc.pp.filter_genes(adata, min_counts=1)
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
+    adata.raw = adata
     sc.pp.highly_variable_genes(adata, n_top_genes=2000, subset=True)
     sc.pp.pca(adata, n_comps=min(50, adata.n_obs - 1, adata.n_vars - 1))
     sc.pp.neighbors(adata, n_neighbors=15)
@@ -230,8 +251,8 @@ def _save_figures(adata, folder: Path, truth: str | None) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    colors = ["dagcl"] + ([truth] if truth else [])
-    fig = sc.pl.umap(adata, color=colors, show=False, return_fig=True)
+    colors = ["dagcl"] + ([truth] if truth else []) + ["dagcl_confidence"]
+    fig = sc.pl.umap(adata, color=colors, wspace=0.4, show=False, return_fig=True)
     path = folder / "umap.png"
     fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
@@ -244,6 +265,23 @@ def _save_figures(adata, folder: Path, truth: str | None) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _markers(adata):
+    """Rank the clusters' marker genes and print the top ones; the table, or ``None`` when there is none."""
+    from .tl import marker_table
+
+    try:
+        table = marker_table(adata, key="dagcl", n_genes=N_MARKERS)
+    except ValueError as error:  # e.g. a single non-empty cluster: the clustering itself still stands
+        print(f"No marker genes: {_message(error)}")
+        return None
+    params = adata.uns["rank_genes_groups"]["params"]
+    data = "adata.raw" if params["use_raw"] else "X"
+    print(f"Marker genes ({params['method']} test on {data}), top {N_MARKERS_PRINTED} per cluster:")
+    for cluster, genes in table.groupby("cluster", sort=False)["gene"]:
+        print(f"  cluster {cluster}: {', '.join(genes.iloc[:N_MARKERS_PRINTED])}")
+    return table
 
 
 def _run(
@@ -261,6 +299,7 @@ def _run(
     seed: int,
     schedule: str,
     device: str,
+    markers: bool,
 ) -> int:
     import scanpy as sc
 
@@ -314,6 +353,14 @@ def _run(
         print(_format_scores(evaluate(adata, key="dagcl", truth=truth)))
     else:
         print("No cell-type labels (obs['cell_type'] or --labels-key): not scored")
+    if markers:
+        table = _markers(adata)
+    else:
+        table = None
+        # a ranking of the file's earlier "dagcl" labels would not describe the new ones
+        ranking = adata.uns.get("rank_genes_groups")
+        if isinstance(ranking, dict) and ranking.get("params", {}).get("groupby") == "dagcl":
+            del adata.uns["rank_genes_groups"]
 
     if figures is not None and "X_umap" not in adata.obsm:
         sc.tl.umap(adata, random_state=seed)
@@ -322,6 +369,13 @@ def _run(
     except OSError as error:
         raise UserError(f"cannot write '{out}': {_message(error)}") from None
     print(f"Wrote {out}")
+    if table is not None:
+        path = out.with_name(f"{out.stem}_markers.csv")
+        try:
+            table.to_csv(path, index=False, float_format="%.6g")
+        except OSError as error:
+            raise UserError(f"cannot write '{path}': {_message(error)}") from None
+        print(f"Wrote {path}")
     if figures is not None:
         written = _save_figures(adata, figures, truth)
         print("Wrote " + ", ".join(str(path) for path in written))
@@ -346,6 +400,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         schedule=args.schedule,
         device=args.device,
+        markers=args.markers,
     )
 
 
@@ -367,6 +422,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         schedule="convex",
         device=args.device,
+        markers=args.markers,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import anndata as ad
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 
 import dagcl_scverse as dagcl
@@ -77,18 +78,40 @@ def test_train_on_literature_h5(trained):
     assert (folder / "figures" / "curriculum.png").exists() == hasattr(dagcl.pl, "curriculum")
 
 
+def test_train_writes_marker_genes_next_to_out(trained):
+    done, folder = trained
+    assert done.returncode == 0, done.stderr
+    result = ad.read_h5ad(folder / "result" / "r.h5ad")
+    assert result.raw is not None and result.raw.n_vars > result.n_vars  # all genes, kept before the HVG subset
+    markers = pd.read_csv(folder / "result" / "r_markers.csv", dtype={"cluster": str})
+    assert list(markers.columns) == ["cluster", "rank", "gene", "score", "logfoldchange", "pvals_adj"]
+    clusters = list(result.obs["dagcl"].cat.categories)
+    assert list(markers["cluster"].unique()) == clusters
+    assert markers["rank"].tolist() == list(range(1, 11)) * len(clusters)
+    assert set(markers["gene"]) <= set(result.raw.var_names)
+    assert result.uns["rank_genes_groups"]["params"]["groupby"] == "dagcl"
+    # the top 3 per cluster, one line each, are those of the table
+    printed = re.findall(r"^  cluster (\S+): (.+)$", done.stdout, re.M)
+    top = markers[markers["rank"] <= 3].groupby("cluster", sort=False)["gene"].agg(", ".join)
+    assert printed == list(top.items())
+    assert f"Wrote {folder / 'result' / 'r_markers.csv'}" in done.stdout
+
+
 def test_train_on_h5ad_with_graph_uses_it(trained, capsys):
     # in-process: the same code path as the console script, without another interpreter start
     _, folder = trained
     status = main(
         ["train", "--data", str(folder / "result" / "r.h5ad"), "--pretrain-epochs", "3", "--epochs", "4",
-         "--labels-key", "cell_type", "--out", str(folder / "again.h5ad")]
+         "--labels-key", "cell_type", "--out", str(folder / "again.h5ad"), "--no-markers"]
     )  # fmt: skip
     out = capsys.readouterr().out
     assert status == 0
     assert "neighbour graph stored in the file" in out
+    assert "Marker genes" not in out and not (folder / "again_markers.csv").exists()
     assert METRICS.search(out) is not None
-    params = ad.read_h5ad(folder / "again.h5ad").uns["dagcl"]["params"]
+    again = ad.read_h5ad(folder / "again.h5ad")
+    assert "rank_genes_groups" not in again.uns  # the input's ranking was of its earlier labels
+    params = again.uns["dagcl"]["params"]
     assert (params["pretrain_epochs"], params["epochs"]) == (3, 4)
     assert params["n_clusters_estimated"]  # never taken from the 4 label types
 

@@ -33,7 +33,7 @@ def test_writes_exactly_the_documented_keys(pancreas):
     before = {a: set(getattr(pancreas, a).keys()) for a in ("obsm", "uns", "obsp", "layers", "varm")}
     obs_before = set(pancreas.obs.columns)
     assert dagcl.tl.cluster(pancreas, n_clusters=6, **SHORT) is None
-    assert set(pancreas.obs.columns) - obs_before == {"dagcl"}
+    assert set(pancreas.obs.columns) - obs_before == {"dagcl", "dagcl_confidence"}
     assert set(pancreas.obsm.keys()) - before["obsm"] == {"X_dagcl", "dagcl_proba"}
     assert set(pancreas.uns.keys()) - before["uns"] == {"dagcl"}
     for attr in ("obsp", "layers", "varm"):
@@ -48,6 +48,9 @@ def test_writes_exactly_the_documented_keys(pancreas):
     assert proba.shape == (pancreas.n_obs, 6)
     np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
     np.testing.assert_array_equal(proba.argmax(1), labels.astype(int).to_numpy())
+    confidence = pancreas.obs["dagcl_confidence"]
+    assert confidence.dtype.kind == "f"
+    np.testing.assert_array_equal(confidence.to_numpy(), proba.max(1))
     assert pancreas.obsm["X_dagcl"].shape[0] == pancreas.n_obs
     assert np.isfinite(pancreas.obsm["X_dagcl"]).all()
 

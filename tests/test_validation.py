@@ -298,5 +298,6 @@ def test_plot_without_a_run_names_the_fix(pancreas, plot):
 
 @pytest.mark.parametrize("plot", PLOTS)
 def test_plot_with_unknown_key_names_the_fix(pancreas_trained, plot):
-    with pytest.raises(KeyError, match=r"adata\.uns\['other'\].*key_added"):
+    # the run's uns entry, or for plots of the labels alone (pl.confidence) its obs column
+    with pytest.raises(KeyError, match=r"adata\.(uns|obs)\['other'\].*key_added"):
         getattr(dagcl.pl, plot)(pancreas_trained, key="other", show=False)

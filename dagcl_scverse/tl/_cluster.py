@@ -163,6 +163,10 @@ def cluster(
 
     ``adata.obs[key_added]``
         Categorical cluster labels ``"0"``, ``"1"``, ... ordered by size.
+    ``adata.obs[key_added + "_confidence"]``
+        The largest soft-assignment probability of each cell (the row maximum of
+        ``obsm[key_added + "_proba"]``); low values mark cells between clusters
+        (see ``dagcl.pl.confidence``).
     ``adata.obsm["X_" + key_added]``
         The learned embedding.
     ``adata.obsm[key_added + "_proba"]``

@@ -64,7 +64,7 @@ def resolved_params(
 
 
 def write_results(adata: AnnData, result: TrainingResult, params: dict, key_added: str) -> None:
-    """Write labels (cluster 0 the largest), embedding, soft assignments and ``uns[key_added]``.
+    """Write labels (cluster 0 the largest), confidence, embedding, soft assignments and ``uns[key_added]``.
 
     Every output is assembled before the first one is written.
     """
@@ -87,8 +87,10 @@ def write_results(adata: AnnData, result: TrainingResult, params: dict, key_adde
     n_found = int(labels.max()) + 1
     categorical = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(n_found)])
     proba = result.proba[:, order]
+    confidence = proba.max(axis=1)
 
     adata.obs[key_added] = categorical
+    adata.obs[f"{key_added}_confidence"] = confidence
     adata.obsm[f"X_{key_added}"] = result.embedding
     adata.obsm[f"{key_added}_proba"] = proba
     adata.uns[key_added] = uns_entry
@@ -98,6 +100,7 @@ def added_message(key_added: str) -> str:
     """What :func:`write_results` added, for scanpy's ``deep`` log message."""
     return (
         f"added\n    '{key_added}', the cluster labels (adata.obs, categorical)\n"
+        f"    '{key_added}_confidence', the largest soft-assignment probability of each cell (adata.obs)\n"
         f"    'X_{key_added}', the embedding (adata.obsm)\n"
         f"    '{key_added}_proba', soft assignments (adata.obsm)\n"
         f"    '{key_added}', params, history and stages (adata.uns)"
