@@ -28,7 +28,8 @@ selected case and prints its size; ``--list`` prints the case names. The ``seura
 falls back to a wider loess span where scanpy's 0.3 gives a singular fit (worm).
 
 Usage: ``python benchmarks/generalisation.py [--quick] [--cases worm/ sim-] [--seeds 0 1] [--jobs 2]
-[--list | --build-only] [--no-doc] [--out FILE]``
+[--list | --build-only] [--no-doc] [--out FILE]``; ``--compare BASELINE.json CANDIDATE.json`` applies the
+leave-one-data-set-out rule for a new default to two results files.
 """
 
 from __future__ import annotations
@@ -523,6 +524,45 @@ def section(results: dict) -> str:
     )
 
 
+def leave_one_out(candidate: dict, baseline: dict, metric: str = "final") -> tuple[str, bool]:
+    """The leave-one-data-set-out rule for a candidate default against the baseline, as text and verdict.
+
+    Each fold is held out in turn: its cases' mean ARI change is what the candidate, chosen on the
+    other two folds, does on data it was not chosen on. The change is kept only if the held-out
+    mean rises in at least 2 of the 3 folds and on average over folds, and no held-out case drops
+    by more than 0.02.
+    """
+    shared = [name for name in candidate["cases"] if name in baseline["cases"]]
+    change = {
+        name: candidate["cases"][name]["means"][metric] - baseline["cases"][name]["means"][metric] for name in shared
+    }
+    rows, fold_means = [], []
+    for fold in FOLDS:
+        names = [name for name in shared if candidate["cases"][name]["fold"] == fold]
+        if not names:
+            continue
+        fold_means.append(float(np.mean([change[name] for name in names])))
+        worst = min(names, key=change.get)
+        rows.append([fold, len(names), f"{fold_means[-1]:+.3f}", f"{worst} {change[worst]:+.3f}"])
+    per_case = [
+        [name, candidate["cases"][name]["fold"], _fmt(baseline["cases"][name]["means"][metric]),
+         _fmt(candidate["cases"][name]["means"][metric]), f"{change[name]:+.3f}"]
+        for name in shared
+    ]  # fmt: skip
+    keep = (
+        sum(m > 0 for m in fold_means) >= 2
+        and float(np.mean(fold_means)) > 0
+        and all(value >= -0.02 for value in change.values())
+    )
+    text = (
+        f"{c.markdown_table(['case', 'fold', 'baseline', 'candidate', 'change'], per_case)}\n\n"
+        f"{c.markdown_table(['held-out fold', 'cases', 'mean change', 'largest drop'], rows)}\n\n"
+        f"Mean over folds {np.mean(fold_means):+.3f}: {'keep' if keep else 'reject'} "
+        "(rises in at least 2 of 3 held-out folds and on average, no held-out case below -0.02)."
+    )
+    return text, keep
+
+
 def build_files(cases: list[Case], folder: Path, check: bool = False) -> tuple[dict, dict]:
     """Build and preprocess every case once into ``folder``; one line per case.
 
@@ -564,9 +604,17 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true", help="build and preprocess each case, print its size")
     parser.add_argument("--no-doc", action="store_true", help="do not write the docs/benchmarks.md section")
     parser.add_argument(
+        "--compare", nargs=2, type=Path, metavar=("BASELINE", "CANDIDATE"),
+        help="apply the leave-one-data-set-out rule to two results files (final ARI) and stop",
+    )  # fmt: skip
+    parser.add_argument(
         "--out", type=Path, help="results JSON (default benchmarks/results/generalisation[_quick].json)"
     )
     args = parser.parse_args()
+    if args.compare:
+        baseline, candidate = (json.loads(path.read_text()) for path in args.compare)
+        print(leave_one_out(candidate, baseline)[0])
+        return
     seeds = args.seeds or list(QUICK_SEEDS if args.quick else c.SEEDS)
     cases = quick_cases() if args.quick else all_cases()
     if args.cases:

@@ -1,4 +1,4 @@
-"""The ``dagcl`` command: train DAGCL on an h5 or h5ad file (``dagcl train``), or run the demo."""
+"""The ``dagcl`` command: train (``dagcl train``), map new cells onto a reference (``dagcl ingest``), or the demo."""
 
 from __future__ import annotations
 
@@ -47,6 +47,29 @@ cluster (top 3 printed; unless --no-markers), and writes the h5ad, the top 10 ma
 cluster (mouse_pancreas_dagcl_markers.csv), umap.png and curriculum.png into OUT_DIR. The
 shipped data set has no gene names: genes are called gene_<index>.
 """
+
+INGEST_DESCRIPTION = """\
+Map the cells of QUERY onto the DAGCL clustering of REF (an .h5ad written by `dagcl train` or
+by dagcl.tl.cluster) without retraining, as dagcl.tl.ingest does: each query cell is encoded
+through the trained model over its nearest reference cells (in the reference's PCA space) and
+assigned to the reference's clusters. The result is QUERY with the labels, confidence,
+embedding and soft assignments (and a UMAP position when REF has a UMAP), written as an h5ad.
+
+QUERY is an h5 in the deep-clustering literature's layout or an .h5ad, with genes matched to
+the reference's by name. Raw counts (integers) get the reference's normalisation
+(normalize_total to the reference's target sum, then log1p) when the reference came through
+the standard pipeline; otherwise QUERY must hold expression processed like the reference's X.
+Batch effects between QUERY and REF are not corrected, and cells of a type absent from REF
+get one of its clusters, often with high confidence.
+
+A one-line summary gives the cells mapped, the share with confidence below 0.5 and, when
+QUERY has cell-type labels (--labels-key), the scores against them.
+
+example:
+  dagcl ingest --ref pancreas_dagcl.h5ad --query new_cells.h5 --out new_cells_dagcl.h5ad
+"""
+#: confidence below which a mapped cell counts as uncertain in the summary
+LOW_CONFIDENCE = 0.5
 
 DEMO_FILE = "mouse_pancreas_dagcl.h5ad"
 
@@ -133,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="DAGCL: curriculum graph-attention deep clustering of single cells.",
     )
     parser.add_argument("--version", action="version", version=f"dagcl-scverse {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{train,demo}")
+    commands = parser.add_subparsers(dest="command", metavar="{train,ingest,demo}")
 
     train = commands.add_parser(
         "train",
@@ -153,6 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--figures", metavar="DIR", help="also write umap.png and curriculum.png into DIR")
     _add_markers_option(train)
     train.set_defaults(handler=_train)
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="map new cells onto a trained DAGCL reference",
+        description=INGEST_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ingest.add_argument("--ref", required=True, metavar="REF.h5ad", help="the reference, clustered by DAGCL")
+    ingest.add_argument("--query", required=True, metavar="QUERY", help="the new cells: literature h5 file or .h5ad")
+    ingest.add_argument(
+        "--out", metavar="OUT.h5ad", help="where to write the mapped query (default: <QUERY stem>_dagcl.h5ad here)"
+    )
+    ingest.add_argument(
+        "--labels-key", metavar="KEY",
+        help="obs column (or the h5's Y) of the query with known cell types, for scoring only (default: cell_type)",
+    )  # fmt: skip
+    ingest.set_defaults(handler=_ingest)
 
     demo = commands.add_parser(
         "demo",
@@ -311,12 +351,7 @@ def _run(
         resolved = resolve_device(device)
     except ValueError:
         raise UserError(f"--device {device}, but torch sees no CUDA device; use --device cpu or auto") from None
-    if out.is_dir():
-        raise UserError(f"--out '{out}' is a folder; give a file name such as '{out / 'result.h5ad'}'")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"cannot create the folder for '{out}': {_message(error)}") from None
+    _writable(out)
     truth = labels_key or "cell_type"
     if truth not in adata.obs.columns:
         if labels_required:
@@ -404,6 +439,80 @@ def _train(args: argparse.Namespace) -> int:
     )
 
 
+def _writable(out: Path) -> None:
+    """Check that ``out`` names a file whose folder exists or can be made."""
+    if out.is_dir():
+        raise UserError(f"--out '{out}' is a folder; give a file name such as '{out / 'result.h5ad'}'")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the folder for '{out}': {_message(error)}") from None
+
+
+def _normalise_query(query, model) -> str:
+    """Give a raw-count query the reference's stored normalisation, in place; describe what was done."""
+    import scanpy as sc
+
+    if not _is_counts(query.X):
+        return "taken as processed like the reference's X"
+    preprocessing = model["preprocessing"]
+    target = preprocessing.get("target_sum")
+    if target is None or not bool(preprocessing.get("log1p", False)):
+        raise UserError(
+            "the query holds raw counts, but the reference's normalisation is not known (it did not come "
+            "through the standard pipeline): normalise and log-transform the query like the reference's X "
+            "and save it as an .h5ad"
+        )
+    query.layers["counts"] = query.X.copy()
+    query.X = query.X.astype("float32")
+    sc.pp.normalize_total(query, target_sum=float(target))
+    sc.pp.log1p(query)
+    return f"raw counts, normalised as the reference: normalize_total(target_sum={float(target):g}), log1p"
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from .tl import evaluate, ingest
+    from .tl._model import read_model
+
+    ref_path, query_path = Path(args.ref), Path(args.query)
+    if ref_path.suffix != ".h5ad":
+        raise UserError(f"--ref '{ref_path}' must be an .h5ad written by 'dagcl train' or dagcl.tl.cluster")
+    out = Path(args.out) if args.out else Path(f"{query_path.stem}_dagcl.h5ad")
+    _writable(out)
+    reference = _read(ref_path)
+    query = _read(query_path)
+    try:
+        model = read_model(reference, "dagcl")
+    except (KeyError, ValueError) as error:
+        raise UserError(f"--ref '{ref_path}': {_message(error)}") from None
+    truth = args.labels_key or "cell_type"
+    if truth not in query.obs.columns:
+        if args.labels_key is not None:
+            found = ", ".join(query.obs.columns) or "none"
+            raise UserError(f"--labels-key '{truth}' is not a column of the query's obs (found: {found})")
+        truth = None
+    print(f"Read {query.n_obs} cells x {query.n_vars} genes from {query_path}: {_normalise_query(query, model)}")
+    try:
+        ingest(query, reference, key_added="dagcl")
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(_message(error)) from None
+    n_clusters = len(query.obs["dagcl"].cat.categories)
+    low = float((query.obs["dagcl_confidence"] < LOW_CONFIDENCE).mean())
+    summary = (
+        f"Mapped {query.n_obs} cells onto the {n_clusters} clusters of {ref_path}: "
+        f"{low:.1%} with confidence < {LOW_CONFIDENCE}"
+    )
+    if truth is not None:
+        summary += f"; against {truth}: {_format_scores(evaluate(query, key='dagcl', truth=truth))}"
+    print(summary)
+    try:
+        query.write_h5ad(out)
+    except OSError as error:
+        raise UserError(f"cannot write '{out}': {_message(error)}") from None
+    print(f"Wrote {out}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .datasets import mouse_pancreas
 
@@ -436,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.error("choose a command, 'train' or 'demo'")
+        parser.error("choose a command, 'train', 'ingest' or 'demo'")
     try:
         return args.handler(args)
     except UserError as error:

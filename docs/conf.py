@@ -83,7 +83,7 @@ def method_defaults() -> dict[str, str]:
     import dataclasses
     import inspect
 
-    from dagcl_scverse.model import centre_init, schedules, trainer
+    from dagcl_scverse.model import centre_init, restarts, schedules, trainer
     from dagcl_scverse.model.config import TrainingConfig
 
     config = {f.name: f.default for f in dataclasses.fields(TrainingConfig)}
@@ -100,6 +100,10 @@ def method_defaults() -> dict[str, str]:
         "recon_cells": f"{config['recon_cells']:,}",
         "w_dec": config["weight_decorrelation"],
         "w_sm": config["weight_smoothness"],
+        "w_sm_self": config["weight_smoothness_self"],
+        "restarts": config["partition_restarts"],
+        "restart_cells": f"{restarts.MAX_RESTART_CELLS:,}",
+        "carry": config["carry_steps"],
         "w_kl": config["weight_kl"],
         "floor": config["proportion_floor"],
         "momentum": config["proportion_momentum"],
@@ -162,7 +166,7 @@ html_theme_options = {
 TUTORIALS = ROOT / "tutorials"
 TUTORIALS_COPY = DOCS / "tutorials"
 GENERATED = DOCS / "generated"
-CLI_COMMANDS = ([], ["train"], ["demo"])
+CLI_COMMANDS = ([], ["train"], ["ingest"], ["demo"])
 
 
 def copy_tutorials() -> None:

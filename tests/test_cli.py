@@ -186,3 +186,50 @@ def test_no_command(capsys):
         main([])
     assert exit_info.value.code == 2
     assert "choose a command" in capsys.readouterr().err
+
+
+# `dagcl ingest`, in-process, on a reference written by a short in-process `tl.cluster` run.
+
+INGEST_SUMMARY = re.compile(
+    r"^Mapped (\d+) cells onto the (\d+) clusters of .+: (\d+\.\d)% with confidence < 0\.5; against cell_type: ACC ",
+    re.M,
+)
+
+
+def test_ingest_raw_counts_h5_onto_reference(pancreas_trained, tmp_path, capsys):
+    reference = tmp_path / "ref.h5ad"
+    pancreas_trained.write_h5ad(reference)
+    # 150 of the reference's own cells as raw counts in the literature's h5 layout: the genes
+    # are named gene_<column>, so each shipped gene goes to its own column
+    raw = dagcl.datasets.mouse_pancreas()
+    cells = np.random.default_rng(1).choice(raw.n_obs, 150, replace=False)
+    columns = np.array([int(name.removeprefix("gene_")) for name in raw.var_names])
+    counts = np.zeros((cells.size, columns.max() + 1), dtype=np.int32)
+    counts[:, columns] = raw.layers["counts"][cells].toarray()
+    query = tmp_path / "query.h5"
+    with h5py.File(query, "w") as handle:
+        handle.create_dataset("X", data=counts)
+        handle.create_dataset("Y", data=raw.obs["cell_type"].cat.codes.to_numpy()[cells] + 1.0)
+    out = tmp_path / "mapped.h5ad"
+    status = main(["ingest", "--ref", str(reference), "--query", str(query), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert "normalize_total(target_sum=10000), log1p" in printed
+    summary = INGEST_SUMMARY.search(printed)
+    assert summary is not None, printed
+    assert summary.group(1, 2) == ("150", "13")
+    mapped = ad.read_h5ad(out)
+    assert mapped.obs["dagcl"].cat.categories.equals(pancreas_trained.obs["dagcl"].cat.categories)
+    assert float(summary.group(3)) == pytest.approx(100 * np.mean(mapped.obs["dagcl_confidence"] < 0.5), abs=0.05)
+    # normalised as the reference was, the reference's own cells keep their labels
+    own = pancreas_trained.obs["dagcl"].to_numpy()[cells]
+    assert np.mean(mapped.obs["dagcl"].to_numpy() == own) >= 0.98
+    assert "counts" in mapped.layers
+
+
+def test_ingest_reference_without_model(pancreas, tiny_h5, tmp_path, capsys):
+    reference = tmp_path / "plain.h5ad"
+    pancreas.write_h5ad(reference)
+    argv = ["ingest", "--ref", str(reference), "--query", str(tiny_h5), "--out", str(tmp_path / "o.h5ad")]
+    assert "dagcl.tl.cluster" in user_error(capsys, argv)
+    assert not (tmp_path / "o.h5ad").exists()

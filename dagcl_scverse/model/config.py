@@ -29,9 +29,11 @@ class TrainingConfig:
     recon_cells: int = 256
     weight_decorrelation: float = 1.0
     weight_smoothness: float = 0.1
+    #: weight of the graph-smoothness loss during self-training
+    weight_smoothness_self: float = 0.0
     weight_kl: float = 1.0
     #: no cluster's target proportion falls below proportion_floor / n_clusters
-    proportion_floor: float = 0.1
+    proportion_floor: float = 0.0
     #: weight of the newest hard-label counts when smoothing proportions over refreshes
     proportion_momentum: float = 0.5
     #: a cell counts as confident when its largest assignment probability reaches this
@@ -49,6 +51,10 @@ class TrainingConfig:
     init_space: str = "input_pca_scaled"
     #: steps fitting the centres (embedding fixed) to the initial partition before self-training
     centre_fit_steps: int = 200
+    #: initial partitions drawn (different micro-cluster seeds); the most modular on the graph is kept
+    partition_restarts: int = 5
+    #: joint steps (encoder and centres) that carry the initial partition into the embedding
+    carry_steps: int = 50
     #: proportions are estimated from the hard labels of the targets p (else of q)
     proportions_from_targets: bool = False
     #: self-training progress points at which to snapshot embedding and labels

@@ -77,17 +77,28 @@ class DAGCLModule(nn.Module):
         self.centres = nn.Parameter(centres.detach().clone())
 
     @staticmethod
-    def cluster_space(z: Tensor) -> Tensor:
+    def cluster_space(z: Tensor, *, mean: Tensor | None = None, std: Tensor | None = None) -> Tensor:
         """The embedding standardised per dimension, where centres live and q is computed.
 
         The losses leave the embedding's scale free; without this the Student-t kernel would
-        see a scale-dependent, often nearly flat, landscape.
+        see a scale-dependent, often nearly flat, landscape. By default ``z`` is standardised
+        with its own per-dimension mean and (biased) standard deviation. Fixed ``mean`` and
+        ``std``, each ``(latent,)`` (e.g. a reference's, from
+        :func:`~dagcl_scverse.model.inference.latent_statistics`), are used instead when given,
+        so that each cell's result depends on that cell alone.
         """
-        return (z - z.mean(0)) / (z.std(0, unbiased=False) + 1e-6)
+        if (mean is None) != (std is None):
+            raise ValueError("Pass both `mean` and `std` of the embedding, or neither.")
+        if mean is None:
+            mean, std = z.mean(0), z.std(0, unbiased=False)
+        return (z - mean) / (std + 1e-6)
 
-    def soft_assign(self, z: Tensor) -> Tensor:
-        """Student-t soft assignment q (rows sum to 1) of the embedding ``z``, in the log domain."""
+    def soft_assign(self, z: Tensor, *, mean: Tensor | None = None, std: Tensor | None = None) -> Tensor:
+        """Student-t soft assignment q (rows sum to 1) of the embedding ``z``, in the log domain.
+
+        ``mean`` and ``std`` are passed to :meth:`cluster_space`.
+        """
         # ok-dense: cells x clusters, linear in cells
-        d2 = torch.cdist(self.cluster_space(z), self.centres).pow(2)
+        d2 = torch.cdist(self.cluster_space(z, mean=mean, std=std), self.centres).pow(2)
         logits = -(self.alpha + 1.0) / 2.0 * torch.log1p(d2 / self.alpha)
         return torch.softmax(logits, dim=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -10,10 +11,12 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses, schedules
-from .centre_init import SCALE_MAX_VALUE, initial_centres, principal_components
+from .centre_init import SCALE_MAX_VALUE, principal_components
 from .config import TrainingConfig
+from .inference import infer, latent_statistics, state_dict_arrays
 from .kmeans import kmeans
 from .module import DAGCLModule
+from .restarts import most_modular_partition
 from .sinkhorn import sinkhorn_balance
 from .smoothness_graph import SmoothnessGraph
 from .sparse_input import SparseFeatures
@@ -65,6 +68,16 @@ class TrainingResult:
     stages: dict[str, np.ndarray] | None
     #: the initial partition the centres were fitted to (cluster j of it initialised centre j)
     initial_labels: np.ndarray | None = None
+    #: the trained module's parameters as numpy arrays, without the centres (see ``inference.state_dict_arrays``)
+    state_dict: dict[str, np.ndarray] | None = None
+    #: ``(k, latent)`` cluster centres, in the numbering of ``labels``
+    centres: np.ndarray | None = None
+    #: per-dimension mean and standard deviation of the final embedding, that the assignment standardised with
+    latent_mean: np.ndarray | None = None
+    latent_std: np.ndarray | None = None
+    #: aggregation strength and channel capacity of the final inference pass
+    aggregation: float | None = None
+    capacity: float | None = None
 
 
 def _training_progress(epoch: int, config: TrainingConfig) -> float:
@@ -93,7 +106,8 @@ def _marginals(proportions: torch.Tensor, config: TrainingConfig) -> torch.Tenso
     # a floor, not a uniform mixture: mixing would shrink large clusters at every refresh and,
     # fed back through the hard labels, balance them away over training
     k = proportions.shape[0]
-    marginals = proportions.clamp_min(config.proportion_floor / k)
+    # the small absolute floor keeps an emptied cluster's log-marginal finite
+    marginals = proportions.clamp_min(max(config.proportion_floor / k, 1e-6))
     return marginals / marginals.sum()
 
 
@@ -138,6 +152,34 @@ def _fit_centres(model: DAGCLModule, z: torch.Tensor, labels: torch.Tensor, step
     with torch.no_grad():
         model.centres[~has_cells] = start[~has_cells]
     model.centres.grad = None
+
+
+def _representation_losses(model, z, x, config, smoothness_graph, generator, weight_smoothness):
+    """Total and parts of the representation losses: reconstruction of a seeded subset, decorrelation, smoothness."""
+    recon_idx = torch.randperm(x.shape[0], generator=generator)[: config.recon_cells].to(z.device)
+    recon = losses.reconstruction(
+        model.decode(torch.index_select(z, 0, recon_idx)), torch.index_select(x, 0, recon_idx)
+    )
+    decor = losses.decorrelation(z)
+    smooth = losses.graph_smoothness(z, smoothness_graph)
+    total = recon + config.weight_decorrelation * decor + weight_smoothness * smooth
+    return total, recon, decor, smooth
+
+
+def _carry_partition(model, optimiser, encode, x, labels, config, smoothness_graph, generator) -> None:
+    """Train encoder and centres so that the soft assignment reproduces ``labels``.
+
+    The representation losses of pre-training stay on, so the embedding keeps what it learned
+    while the partition is carried into it: the start of self-training is the initial partition.
+    """
+    for _ in range(config.carry_steps):
+        optimiser.zero_grad(set_to_none=True)
+        z = encode()
+        loss = _representation_losses(model, z, x, config, smoothness_graph, generator, config.weight_smoothness)[0]
+        q = model.soft_assign(z)
+        loss = loss + torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels)
+        loss.backward()
+        optimiser.step()
 
 
 def _partition_space(init_space: str, x: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
@@ -248,25 +290,27 @@ def train(
                 if config.centre_init == "kmeans":
                     centres, reference_labels = kmeans(zc, k, seed=config.random_state)
                 else:
-                    space = _partition_space(config.init_space, x, zc)
-                    centres, reference_labels = initial_centres(zc, k, space=space, seed=config.random_state)
+                    centres, reference_labels, _ = most_modular_partition(
+                        zc, k, space=_partition_space(config.init_space, x, zc), edge_index=ei, edge_weight=ew,
+                        restarts=config.partition_restarts, seed=config.random_state,
+                    )  # fmt: skip
                 initial_labels = reference_labels.cpu().numpy()
                 model.init_centres(centres)
                 if config.centre_fit_steps:
                     _fit_centres(model, z, reference_labels, config.centre_fit_steps)
                 optimiser.add_param_group({"params": [model.centres]})
+                if config.carry_steps:
+                    encode = functools.partial(model.encode, x_in, ei, ew, aggregation=agg, capacity=cap)
+                    _carry_partition(model, optimiser, encode, x, reference_labels, config, smoothness_graph, generator)
                 proportions = torch.bincount(reference_labels, minlength=k).to(z) / n
 
             model.train()
             optimiser.zero_grad(set_to_none=True)
             z = model.encode(x_in, ei, ew, aggregation=agg, capacity=cap)
-            recon_idx = torch.randperm(n, generator=generator)[: config.recon_cells].to(device)
-            loss_recon = losses.reconstruction(
-                model.decode(torch.index_select(z, 0, recon_idx)), torch.index_select(x, 0, recon_idx)
+            weight_smooth = config.weight_smoothness if phase == 0 else config.weight_smoothness_self
+            loss, loss_recon, loss_decor, loss_smooth = _representation_losses(
+                model, z, x, config, smoothness_graph, generator, weight_smooth
             )
-            loss_decor = losses.decorrelation(z)
-            loss_smooth = losses.graph_smoothness(z, smoothness_graph)
-            loss = loss_recon + config.weight_decorrelation * loss_decor + config.weight_smoothness * loss_smooth
             record = {
                 "capacity": cap,
                 "aggregation": agg,
@@ -330,11 +374,9 @@ def train(
                 postfix["kl"] = f"{record['loss_kl']:.3g}"
             bar.set_postfix(postfix, refresh=False)
 
-        model.eval()
-        with torch.no_grad():
-            agg, cap = _aggregation_capacity(config, _training_progress(total_epochs - 1, config))
-            z = model.encode(x_in, ei, ew, aggregation=agg, capacity=cap)
-            q = model.soft_assign(z)
+        agg, cap = _aggregation_capacity(config, _training_progress(total_epochs - 1, config))
+        z, q = infer(model, x_in, ei, ew, aggregation=agg, capacity=cap)
+        latent_mean, latent_std = latent_statistics(z)
         if stages is not None:
             # the snapshot at the end of self-training is the final result itself
             for s, p_stage in enumerate(config.stage_progress):
@@ -348,4 +390,10 @@ def train(
         history=history,
         stages=stages,
         initial_labels=initial_labels,
+        state_dict=state_dict_arrays(model),
+        centres=model.centres.detach().cpu().numpy().copy(),
+        latent_mean=latent_mean.cpu().numpy(),
+        latent_std=latent_std.cpu().numpy(),
+        aggregation=float(agg),
+        capacity=float(cap),
     )

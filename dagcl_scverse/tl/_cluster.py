@@ -13,6 +13,7 @@ from dagcl_scverse.model.config import TrainingConfig
 from dagcl_scverse.model.trainer import TrainingResult, train
 from dagcl_scverse.tl._checks import check_cluster_arguments
 from dagcl_scverse.tl._inputs import get_features, get_graph, graph_to_edges
+from dagcl_scverse.tl._model import model_entry
 from dagcl_scverse.tl._results import added_message, resolved_params, write_results
 from dagcl_scverse.tl._settings import (
     deterministic_algorithms,
@@ -173,8 +174,12 @@ def cluster(
         Soft assignments (cells x n_clusters, columns in label order, rows sum to 1).
     ``adata.uns[key_added]``
         ``params`` (resolved settings and versions), ``history`` (per-epoch traces),
-        ``initial_labels`` (the initial partition the centres were fitted to) and ``stages``
-        (snapshots, when ``stages > 0``).
+        ``initial_labels`` (the initial partition the centres were fitted to), ``stages``
+        (snapshots, when ``stages > 0``) and ``model``: what :func:`dagcl_scverse.tl.ingest`
+        needs to map new cells onto this clustering (settings, weights and centres, the latent
+        statistics of the assignment, the feature genes, the normalisation and PCA assumed and
+        ``n_neighbors``); a run on ``use_rep``, or without a PCA of its features, stores
+        ``{"available": False, "reason": ...}`` instead.
 
     Examples
     --------
@@ -218,8 +223,11 @@ def cluster(
         config, estimated=estimated, accelerator=accelerator, device=device, deterministic=deterministic,
         n_features=features.shape[1], stages=stages, names=names,
     )  # fmt: skip
+    model = model_entry(
+        adata, features, result, config, layer=layer, use_rep=use_rep, neighbors_key=neighbors_key, obsp=obsp
+    )
     # A view becomes its own AnnData here (anndata warns), as with scanpy's tools.
     adata = adata.copy() if copy else adata
-    write_results(adata, result, params, key_added)
+    write_results(adata, result, params, key_added, model)
     logg.info("    finished", time=start, deep=added_message(key_added))
     return adata if copy else None

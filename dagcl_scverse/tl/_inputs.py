@@ -43,6 +43,23 @@ def _warn_if_raw_counts(features: np.ndarray) -> None:
         )
 
 
+def gene_mask(adata: AnnData) -> np.ndarray | None:
+    """The genes used as features: ``var["highly_variable"]`` when that column exists, else ``None`` (all)."""
+    if "highly_variable" not in adata.var.columns:
+        return None
+    mask = adata.var["highly_variable"].to_numpy(dtype=bool)
+    if not mask.any():
+        raise ValueError("`adata.var['highly_variable']` selects no gene; rerun `sc.pp.highly_variable_genes`.")
+    return mask
+
+
+def feature_names(adata: AnnData) -> np.ndarray:
+    """The ``var_names`` of the genes :func:`get_features` uses (without ``use_rep``), as strings."""
+    mask = gene_mask(adata)
+    names = adata.var_names if mask is None else adata.var_names[mask]
+    return np.asarray(names, dtype=str)
+
+
 def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None) -> np.ndarray:
     """Dense float32 ``(n_obs, n_features)`` features: ``obsm[use_rep]``, else ``layers[layer]``, else ``X``.
 
@@ -73,10 +90,8 @@ def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None) -> n
             raise ValueError("`adata.X` is empty; pass `layer=` or `use_rep=` to choose the features.")
         if adata.n_vars == 0:
             raise ValueError(f"{source} has no genes (0 columns); check the gene filtering.")
-        if "highly_variable" in adata.var.columns:
-            mask = adata.var["highly_variable"].to_numpy(dtype=bool)
-            if not mask.any():
-                raise ValueError("`adata.var['highly_variable']` selects no gene; rerun `sc.pp.highly_variable_genes`.")
+        mask = gene_mask(adata)
+        if mask is not None:
             matrix = matrix[:, mask]
     if hasattr(matrix, "to_numpy"):
         matrix = matrix.to_numpy()

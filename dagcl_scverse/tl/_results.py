@@ -63,10 +63,14 @@ def resolved_params(
     return params
 
 
-def write_results(adata: AnnData, result: TrainingResult, params: dict, key_added: str) -> None:
+def write_results(
+    adata: AnnData, result: TrainingResult, params: dict, key_added: str, model: dict | None = None
+) -> None:
     """Write labels (cluster 0 the largest), confidence, embedding, soft assignments and ``uns[key_added]``.
 
-    Every output is assembled before the first one is written.
+    ``model`` (from :func:`~._model.model_entry`) is stored as ``uns[key_added]["model"]``, with
+    the centres in label order and the label names. Every output is assembled before the first
+    one is written.
     """
     k = params["n_clusters"]
     order = _relabel_by_size(result.labels, k)
@@ -88,6 +92,12 @@ def write_results(adata: AnnData, result: TrainingResult, params: dict, key_adde
     categorical = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(n_found)])
     proba = result.proba[:, order]
     confidence = proba.max(axis=1)
+    if model is not None:
+        model = dict(model)
+        if model.get("available", False):
+            model["centres"] = np.ascontiguousarray(result.centres[order], dtype=np.float32)
+            model["categories"] = np.asarray(categorical.categories, dtype=str)
+        uns_entry["model"] = model
 
     adata.obs[key_added] = categorical
     adata.obs[f"{key_added}_confidence"] = confidence
@@ -103,5 +113,5 @@ def added_message(key_added: str) -> str:
         f"    '{key_added}_confidence', the largest soft-assignment probability of each cell (adata.obs)\n"
         f"    'X_{key_added}', the embedding (adata.obsm)\n"
         f"    '{key_added}_proba', soft assignments (adata.obsm)\n"
-        f"    '{key_added}', params, history and stages (adata.uns)"
+        f"    '{key_added}', params, history, stages and the trained model (adata.uns)"
     )
