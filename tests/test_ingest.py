@@ -242,3 +242,14 @@ def test_fixed_statistics_default_to_the_batch_and_infer_matches_the_module():
     torch.testing.assert_close(z2, z)
     torch.testing.assert_close(q2, q)
     assert not any(p.requires_grad for p in rebuilt.parameters())
+
+
+def test_graph_settings_read_one_element_arrays():
+    """Older h5ad files (scanpy's pbmc68k_reduced) store the neighbour parameters as 1-element arrays."""
+    import anndata as ad
+
+    from dagcl_scverse.tl._model import _graph_settings
+
+    adata = ad.AnnData(np.zeros((3, 2), dtype=np.float32))
+    adata.uns["neighbors"] = {"params": {"n_neighbors": np.array([10]), "n_pcs": np.array([30])}}
+    assert _graph_settings(adata, None, None) == (10, 30)

@@ -103,7 +103,9 @@ def _graph_settings(adata: AnnData, neighbors_key: str | None, obsp: str | None)
             f"    the graph records no n_neighbors; new cells will be linked to {DEFAULT_N_NEIGHBORS} reference cells"
         )
     n_pcs = params.get("n_pcs") if params.get("use_rep", "X_pca") == "X_pca" else None
-    return int(params.get("n_neighbors", DEFAULT_N_NEIGHBORS)), None if n_pcs is None else int(n_pcs)
+    # older h5ad files (scanpy's pbmc68k_reduced) store these scalars as 1-element arrays
+    n_neighbors = int(np.ravel(params.get("n_neighbors", DEFAULT_N_NEIGHBORS))[0])
+    return n_neighbors, None if n_pcs is None else int(np.ravel(n_pcs)[0])
 
 
 def model_entry(
