@@ -156,6 +156,7 @@ def _map_cells(module, query, reference, indices, weights, model: Mapping) -> tu
         senders, local = np.unique(indices[start:stop], return_inverse=True)
         local = local.reshape(stop - start, -1)
         rows = [reference[senders], query[start:stop]]
+        # ok-dense: one chunk of query cells and their reference neighbours x genes
         dense = [r.toarray() if sp.issparse(r) else np.asarray(r) for r in rows]
         features = torch.as_tensor(np.vstack(dense).astype(np.float32, copy=False))
         # neighbours sorted by reference index: the sum over them runs in the same order in any chunk

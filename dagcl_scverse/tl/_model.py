@@ -39,6 +39,7 @@ def project(matrix, mean: np.ndarray, loadings: np.ndarray, *, chunk: int = CHUN
     out = np.empty((matrix.shape[0], loadings.shape[1]), dtype=np.float64)
     for start in range(0, matrix.shape[0], chunk):
         rows = matrix[start : start + chunk]
+        # ok-dense: one chunk of cells x genes
         rows = rows.toarray() if sp.issparse(rows) else np.asarray(rows)
         out[start : start + chunk] = (rows.astype(np.float64) - mean) @ loadings
     return out
