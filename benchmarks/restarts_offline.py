@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _common as c
 from generalisation import FOLDS
 
-from dagcl_scverse.model.centre_init import SCALE_MAX_VALUE, principal_components
+from dagcl_scverse.model.centre_init import SCALE_MAX_VALUE
+from dagcl_scverse.model.chunked_pca import principal_components
 from dagcl_scverse.model.restarts import most_modular_partition
 from dagcl_scverse.tl._inputs import get_features, get_graph, graph_to_edges
 
@@ -33,7 +34,7 @@ def main() -> None:
         adata = c.preprocess(c.load(c.DATA_DIR / FOLDS[fold]))
         truth = adata.obs["cell_type"].to_numpy()
         k = len(np.unique(truth))
-        x = torch.as_tensor(get_features(adata, layer=None, use_rep=None), dtype=torch.float32)
+        x = get_features(adata, layer=None, use_rep=None)
         edge_index, edge_weight = (
             torch.as_tensor(a) for a in graph_to_edges(get_graph(adata, neighbors_key=None, obsp=None))
         )
@@ -41,7 +42,7 @@ def main() -> None:
             aris = []
             for seed in range(5):
                 torch.manual_seed(seed)
-                space = principal_components(x, scale_max=SCALE_MAX_VALUE)
+                space = torch.as_tensor(principal_components(x, scale_max=SCALE_MAX_VALUE, seed=seed))
                 _, labels, _ = most_modular_partition(
                     space, k, space=space, edge_index=edge_index, edge_weight=edge_weight, restarts=restarts, seed=seed
                 )

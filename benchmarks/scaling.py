@@ -92,6 +92,59 @@ def child(n_cells: int, epochs: int) -> None:
     )
 
 
+def large_child(n_cells: int, batch_size: int | None, graph_dir: Path) -> None:
+    """One run on sparse log-normalised synthetic data with only ``obsp["connectivities"]``; prints JSON.
+
+    The kNN graph is built (and timed) in an earlier process and read from ``graph_dir``, so
+    that this process's peak memory is that of the data and of ``tl.cluster``.
+    """
+    import anndata as ad
+    import pandas as pd
+    import scipy.sparse as sp
+    from synthetic_large import N_TYPES, knn_graph, sparse_expression
+
+    import dagcl_scverse as dagcl
+    from dagcl_scverse.metrics import adjusted_rand_index
+    from dagcl_scverse.model.batches import BatchPlan
+    from dagcl_scverse.tl._inputs import graph_to_edges
+
+    path = graph_dir / f"graph_{n_cells}.npz"
+    features, types = sparse_expression(n_cells)
+    if not path.exists():
+        t0 = time.perf_counter()
+        sp.save_npz(path, knn_graph(features))
+        print(json.dumps({"n_cells": n_cells, "graph_s": time.perf_counter() - t0}))
+        return
+    adata = ad.AnnData(features, obs=pd.DataFrame({"cell_type": pd.Categorical(types.astype(str))}))
+    adata.obsp["connectivities"] = sp.load_npz(path).tocsr()
+    t0 = time.perf_counter()
+    dagcl.tl.cluster(adata, N_TYPES, obsp="connectivities", batch_size=batch_size, progress_bar=False)
+    total = time.perf_counter() - t0
+    peak = peak_rss_mb()
+    timings, params = adata.uns["dagcl"]["timings"], adata.uns["dagcl"]["params"]
+    edge_index, edge_weight = graph_to_edges(adata.obsp["connectivities"])
+    plan = BatchPlan(edge_index, edge_weight, n_cells, batch_size=params["batch_size"])
+    inside = [batch.inside_share() for batch in plan.batches]
+    print(
+        json.dumps(
+            {
+                "n_cells": n_cells,
+                "cluster_s": total,
+                "s_per_epoch": float(np.median(timings["epoch_seconds"])),
+                "one_off_s": float(timings["one_off_seconds"].sum()),
+                "epochs": int(params["pretrain_epochs"] + params["epochs"]),
+                "batch_size": int(params["batch_size"]),
+                "steps_per_epoch": int(params["steps_per_epoch"]),
+                "peak_rss_mb": peak,
+                "ari": adjusted_rand_index(types, adata.obs["dagcl"].to_numpy()),
+                "n_edges": int(adata.obsp["connectivities"].nnz),
+                "inside_share_median": float(np.median(inside)),
+                "inside_share_min": float(np.min(inside)),
+            }
+        )
+    )
+
+
 def main() -> None:
     """Run every size in its own process and write the scaling table and figure."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -137,6 +137,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--device", choices=("auto", "cpu", "cuda"), default="auto",
         help="where to train (default: auto, CUDA when available)",
     )  # fmt: skip
+    parser.add_argument(
+        "--batch-size", type=_positive_int, metavar="N",
+        help="seed cells per optimisation step (default: full-batch up to 20,000 cells, 8,192 above)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--nproc", type=_positive_int, metavar="N",
+        help="train data-parallel in N processes on this machine (default: 1; under torchrun, its WORLD_SIZE)",
+    )  # fmt: skip
 
 
 def _add_markers_option(parser: argparse.ArgumentParser) -> None:
@@ -340,9 +348,13 @@ def _run(
     schedule: str,
     device: str,
     markers: bool,
+    batch_size: int | None = None,
+    nproc: int | None = None,
+    share=None,
 ) -> int:
     import scanpy as sc
 
+    from .model.distributed import RankFailedError
     from .model.trainer import TrainingDivergedError
     from .tl import cluster, evaluate
     from .tl._settings import resolve_device
@@ -362,6 +374,8 @@ def _run(
     print(f"Read {adata.n_obs} cells x {adata.n_vars} genes from {source}")
     prepared = _prepare(adata)
     print(prepared[0].upper() + prepared[1:])
+    if share is not None:
+        share(adata)
     try:
         cluster(
             adata,
@@ -372,17 +386,21 @@ def _run(
             schedule=schedule,
             random_state=seed,
             accelerator=device,
+            batch_size=batch_size,
+            nproc=nproc or 1,
             progress_bar=True,
         )
-    except (ValueError, KeyError, TypeError, TrainingDivergedError) as error:
+    except (ValueError, KeyError, TypeError, TrainingDivergedError, RankFailedError) as error:
         raise UserError(_message(error)) from None
     params = adata.uns["dagcl"]["params"]
     how = "estimated by Leiden; pass --n-clusters to fix it" if params["n_clusters_estimated"] else "given"
     n_found = adata.obs["dagcl"].nunique()
     found = f", {n_found} of them non-empty" if n_found < params["n_clusters"] else ""
+    processes = f", {params['world_size']} processes" if params["world_size"] > 1 else ""
+    steps = f" of {params['steps_per_epoch']} steps" if params["steps_per_epoch"] > 1 else ""
     print(
-        f"DAGCL: k={params['n_clusters']} ({how}){found}, {params['pretrain_epochs']}+{params['epochs']} epochs "
-        f"on {resolved.type}, seed {seed}"
+        f"DAGCL: k={params['n_clusters']} ({how}){found}, {params['pretrain_epochs']}+{params['epochs']} epochs"
+        f"{steps} on {resolved.type}{processes}, seed {seed}"
     )
     if truth is not None:
         print(_format_scores(evaluate(adata, key="dagcl", truth=truth)))
@@ -418,6 +436,41 @@ def _run(
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .model.distributed import torchrun_world_size
+
+    if torchrun_world_size() > 1:
+        return _train_under_torchrun(args)
+    return _train_here(args)
+
+
+def _train_under_torchrun(args: argparse.Namespace) -> int:
+    """Every rank trains; rank 0 alone reads, preprocesses (then shares the result), reports and writes."""
+    import torch.distributed as dist
+
+    from .model.distributed import init_process_group
+    from .tl import cluster
+    from .tl._settings import resolve_device
+
+    if args.nproc is not None:
+        raise UserError("under torchrun the number of processes is its WORLD_SIZE; omit --nproc")
+    init_process_group(resolve_device(args.device))
+    try:
+        if dist.get_rank() == 0:
+            return _train_here(args, share=lambda adata: dist.broadcast_object_list([adata], src=0))
+        received = [None]
+        dist.broadcast_object_list(received, src=0)
+        cluster(
+            received[0], n_clusters=args.n_clusters, epochs=args.epochs,
+            pretrain_epochs=args.epochs if args.pretrain_epochs is None else args.pretrain_epochs, lr=args.lr,
+            schedule=args.schedule, random_state=args.seed, accelerator=args.device, batch_size=args.batch_size,
+            progress_bar=False,
+        )  # fmt: skip
+        return 0
+    finally:
+        dist.destroy_process_group()
+
+
+def _train_here(args: argparse.Namespace, share=None) -> int:
     data = Path(args.data)
     adata = _read(data)
     out = Path(args.out) if args.out else Path(f"{data.stem}_dagcl.h5ad")
@@ -436,6 +489,9 @@ def _train(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         device=args.device,
         markers=args.markers,
+        batch_size=args.batch_size,
+        nproc=args.nproc,
+        share=share,
     )
 
 

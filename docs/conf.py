@@ -83,7 +83,7 @@ def method_defaults() -> dict[str, str]:
     import dataclasses
     import inspect
 
-    from dagcl_scverse.model import centre_init, restarts, schedules, trainer
+    from dagcl_scverse.model import centre_init, chunked_pca, restarts, schedules, trainer
     from dagcl_scverse.model.config import TrainingConfig
 
     config = {f.name: f.default for f in dataclasses.fields(TrainingConfig)}
@@ -118,7 +118,7 @@ def method_defaults() -> dict[str, str]:
         "sharp1": config["sharpen_end"],
         "micro": centre_init.MICRO_CLUSTERS,
         "micro_fit": f"{centre_init.MICRO_FIT_CELLS:,}",
-        "init_pcs": default(centre_init.principal_components, "n_components"),
+        "init_pcs": default(chunked_pca.principal_components, "n_components"),
         "scale_max": f"{centre_init.SCALE_MAX_VALUE:g}",
         "fit_steps": config["centre_fit_steps"],
         "fit_lr": trainer.CENTRE_FIT_LR,

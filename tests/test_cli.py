@@ -85,7 +85,9 @@ def test_train_writes_marker_genes_next_to_out(trained):
     assert result.raw is not None and result.raw.n_vars > result.n_vars  # all genes, kept before the HVG subset
     markers = pd.read_csv(folder / "result" / "r_markers.csv", dtype={"cluster": str})
     assert list(markers.columns) == ["cluster", "rank", "gene", "score", "logfoldchange", "pvals_adj"]
-    clusters = list(result.obs["dagcl"].cat.categories)
+    # a cluster of a single cell cannot be tested (marker_table warns and leaves it out)
+    sizes = result.obs["dagcl"].value_counts()
+    clusters = [name for name in result.obs["dagcl"].cat.categories if sizes[name] > 1]
     assert list(markers["cluster"].unique()) == clusters
     assert markers["rank"].tolist() == list(range(1, 11)) * len(clusters)
     assert set(markers["gene"]) <= set(result.raw.var_names)

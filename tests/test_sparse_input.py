@@ -1,10 +1,16 @@
-"""The encoder reads sparse features as CSR matrices: same result as dense, chosen by density."""
+"""The encoder reads gene features as CSR matrices, whatever their density: same result as dense."""
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 
+from dagcl_scverse.model.features import CellFeatures
 from dagcl_scverse.model.module import DAGCLModule
 from dagcl_scverse.model.sparse_input import SparseFeatures, sparse_linear
-from dagcl_scverse.model.trainer import SPARSE_INPUT_MAX_DENSITY, _encoder_input
+
+
+def _encoder_input(x: torch.Tensor) -> SparseFeatures:
+    return SparseFeatures.from_scipy(sp.csr_matrix(x.numpy()))
 
 
 def _sparse_features(n=40, f=30, density=0.1, seed=0):
@@ -18,13 +24,19 @@ def _ring(n):
     return torch.stack([torch.cat([src, (src + 1) % n]), torch.cat([(src + 1) % n, src])])
 
 
-def test_encoder_input_is_csr_only_for_sparse_features():
-    sparse = _sparse_features(density=SPARSE_INPUT_MAX_DENSITY / 2)
-    dense = _sparse_features(density=0.9)
-    assert isinstance(_encoder_input(sparse), SparseFeatures)
-    assert _encoder_input(dense) is dense
-    assert torch.equal(_encoder_input(sparse).matrix.to_dense(), sparse)
-    assert torch.equal(_encoder_input(sparse).transpose.to_dense(), sparse.T)
+def test_gene_features_reach_the_encoder_as_csr_whatever_their_density():
+    for density in (0.05, 0.9):
+        x = _sparse_features(density=density)
+        cells = CellFeatures(sp.csr_matrix(x.numpy()), "cpu")
+        features = cells.encoder_input()
+        assert isinstance(features, SparseFeatures)
+        assert torch.equal(features.matrix.to_dense(), x)
+        assert torch.equal(features.transpose.to_dense(), x.T)
+        rows = np.array([3, 0, 7])
+        assert torch.equal(cells.encoder_input(rows).matrix.to_dense(), x[rows])
+        assert torch.equal(cells.dense_rows(rows), x[rows])
+    representation = np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32)
+    assert torch.is_tensor(CellFeatures(representation, "cpu").encoder_input())
 
 
 def test_sparse_and_dense_input_give_the_same_embedding_and_gradients():

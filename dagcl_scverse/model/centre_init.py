@@ -18,7 +18,7 @@ MICRO_CLUSTERS = 200
 #: above this many cells the micro-cluster centres are fitted on a subsample of this size
 MICRO_FIT_CELLS = 20_000
 #: features are standardised and clipped at this value before the PCA of the initial partition
-#: (``sc.pp.scale``'s ``max_value``, as in scanpy's and Seurat's standard workflows)
+#: (``sc.pp.scale``'s ``max_value``, as in scanpy's and Seurat's standard workflows; see ``chunked_pca``)
 SCALE_MAX_VALUE = 10.0
 
 
@@ -73,28 +73,6 @@ def _micro_clusters(u: Tensor, m: int, seed: int) -> Tensor:
     subsample = torch.randperm(n, generator=generator)[:MICRO_FIT_CELLS].to(u.device)
     centres, _ = kmeans(u[subsample], m, seed=seed, n_init=1)
     return torch.cdist(u, centres).argmin(1)  # ok-dense: cells x micro-clusters
-
-
-def principal_components(x: Tensor, n_components: int = 30, *, scale_max: float | None = None) -> Tensor:
-    """Scores of the top principal components of ``x`` (cells x features), centred.
-
-    With ``scale_max``, each feature is first standardised to unit variance and its values
-    clipped at ``scale_max``, as ``sc.pp.scale(max_value=scale_max)`` does before scanpy's PCA.
-    Standardising lets the many weakly expressed marker genes of sparse data count next to the
-    few highly expressed ones; clipping keeps a handful of cells from defining a component alone.
-    """
-    q = min(n_components, x.shape[0], x.shape[1])
-    # one centred working copy, modified in place from here on
-    centred = x - x.mean(0)
-    if scale_max is not None:
-        sd = torch.linalg.vector_norm(centred, dim=0) / max(x.shape[0] - 1, 1) ** 0.5
-        centred.div_(sd.clamp_min(1e-12)).clamp_(max=scale_max)
-        centred.sub_(centred.mean(0))
-    if x.shape[1] <= q:
-        u, s, _ = torch.linalg.svd(centred, full_matrices=False)
-    else:
-        u, s, _ = torch.pca_lowrank(centred, q=q, niter=4, center=False)
-    return u[:, :q] * s[:q]
 
 
 def initial_centres(z: Tensor, k: int, *, space: Tensor | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:

@@ -55,6 +55,8 @@ class TrainingConfig:
     partition_restarts: int = 5
     #: joint steps (encoder and centres) that carry the initial partition into the embedding
     carry_steps: int = 50
+    #: seed cells per optimisation step; None trains full-batch (every cell in one step)
+    batch_size: int | None = None
     #: proportions are estimated from the hard labels of the targets p (else of q)
     proportions_from_targets: bool = False
     #: self-training progress points at which to snapshot embedding and labels

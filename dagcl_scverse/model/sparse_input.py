@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -30,6 +31,17 @@ def _csr(x: Tensor) -> Tensor:
         return x.to_sparse_csr()
 
 
+def _scipy_csr(matrix, device) -> Tensor:
+    with csr_beta_warning_silenced():
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(matrix.indptr.astype(np.int64)),
+            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(matrix.data.astype(np.float32, copy=False)),
+            matrix.shape,
+            check_invariants=False,
+        ).to(device)
+
+
 @dataclass(frozen=True)
 class SparseFeatures:
     """Features ``(n, f)`` as CSR, with the ``(f, n)`` transpose as CSR."""
@@ -43,6 +55,17 @@ class SparseFeatures:
         matrix = _csr(x)
         # from the sparse matrix, not from x.T: no second dense copy
         return cls(matrix=matrix, transpose=_csr(matrix.t()))
+
+    @classmethod
+    def from_scipy(cls, matrix, device: torch.device | str = "cpu") -> SparseFeatures:
+        """A scipy sparse ``(n, f)`` matrix as float32 CSR on ``device``, never densified."""
+        matrix = matrix.tocsr()
+        return cls(matrix=_scipy_csr(matrix, device), transpose=_scipy_csr(matrix.T.tocsr(), device))
+
+    @property
+    def shape(self) -> torch.Size:
+        """``(n, f)``."""
+        return self.matrix.shape
 
 
 class _SparseLinear(torch.autograd.Function):

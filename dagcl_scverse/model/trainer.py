@@ -1,25 +1,35 @@
-"""DAGCL training: pre-train -> initialise centres -> self-train with scheduled, balanced KL."""
+"""DAGCL training: pre-train -> initialise centres -> self-train with scheduled, balanced KL.
+
+One loop serves every mode: an epoch is one pass over all cells in ``steps_per_epoch``
+graph-aware batches (:mod:`.batches`); full-batch training is the case of one batch holding
+every cell, and data-parallel training (:mod:`.world`) gives each process a disjoint shard of
+the cells, whose gradients are averaged. Targets are refreshed globally, from an inference
+pass over every cell, so all batches and processes train against the same targets.
+"""
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from . import losses, schedules
-from .centre_init import SCALE_MAX_VALUE, principal_components
+from .batches import BatchPlan, GraphBatch
+from .centre_init import SCALE_MAX_VALUE
+from .chunked_pca import principal_components
 from .config import TrainingConfig
+from .features import CellFeatures
 from .inference import infer, latent_statistics, state_dict_arrays
 from .kmeans import kmeans
 from .module import DAGCLModule
 from .restarts import most_modular_partition
 from .sinkhorn import sinkhorn_balance
 from .smoothness_graph import SmoothnessGraph
-from .sparse_input import SparseFeatures
+from .world import World
 
 HISTORY_SCALARS = (
     "epoch",
@@ -37,20 +47,12 @@ HISTORY_SCALARS = (
     "assignment_entropy",
     "confident_share",
 )
-
+LOSS_SCALARS = ("loss_total", "loss_recon", "loss_decorrelation", "loss_smoothness", "loss_kl")
 
 #: Adam step size when fitting the centres to the initial partition
 CENTRE_FIT_LR = 0.05
-#: at most this share of non-zero features: the input layer reads them as a sparse CSR matrix (CPU)
-SPARSE_INPUT_MAX_DENSITY = 0.2
-
-
-def _encoder_input(x: torch.Tensor) -> torch.Tensor | SparseFeatures:
-    """``x`` as :class:`SparseFeatures` when it is sparse enough that the input layer runs faster that way."""
-    if x.device.type != "cpu" or x.numel() == 0:
-        return x
-    density = torch.count_nonzero(x).item() / x.numel()
-    return SparseFeatures.from_dense(x) if density <= SPARSE_INPUT_MAX_DENSITY else x
+#: above this many cells the centres are fitted to the initial partition on a seeded subsample
+CENTRE_FIT_CELLS = 50_000
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -78,6 +80,59 @@ class TrainingResult:
     #: aggregation strength and channel capacity of the final inference pass
     aggregation: float | None = None
     capacity: float | None = None
+    #: optimisation steps per epoch (1: full-batch), seed cells of the largest step, the number of processes
+    steps_per_epoch: int = 1
+    batch_size: int = 0
+    world_size: int = 1
+    #: wall seconds per epoch of the training pass (``"epoch_seconds"``) and of the one-off work
+    #: before it (``"one_off_seconds"``: initial partition and centre fit, global target refreshes)
+    timings: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class _Targets:
+    """The self-training state a global refresh renews."""
+
+    reference_labels: torch.Tensor
+    proportions: torch.Tensor
+    #: statistics of the global embedding: the cluster space of every batch but the full one
+    latent_mean: torch.Tensor
+    latent_std: torch.Tensor
+    p: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    column_potential: torch.Tensor | None = None
+
+
+@dataclass
+class _EpochRecord:
+    """Per-cell results of one epoch, each cell written by the one batch that scores it."""
+
+    n_cells: int
+    k: int
+    device: torch.device
+    keep_latent: bool = False
+    sums: dict[str, float] = field(default_factory=dict)
+    labels: torch.Tensor | None = None
+    entropy: torch.Tensor | None = None
+    confident: torch.Tensor | None = None
+    latent: torch.Tensor | None = None
+
+    def add_losses(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+
+    def add_assignments(self, seeds: torch.Tensor, z: torch.Tensor, q: torch.Tensor, threshold: float) -> None:
+        if self.labels is None:
+            self.labels = torch.zeros(self.n_cells, dtype=torch.long, device=self.device)
+            self.entropy = torch.zeros(self.n_cells, dtype=q.dtype, device=self.device)
+            self.confident = torch.zeros(self.n_cells, dtype=q.dtype, device=self.device)
+            if self.keep_latent:
+                self.latent = torch.zeros(self.n_cells, z.shape[1], dtype=z.dtype, device=self.device)
+        self.labels[seeds] = q.argmax(1)
+        self.entropy[seeds] = -(q * torch.log(q.clamp_min(1e-12))).sum(1)
+        self.confident[seeds] = (q.max(1).values >= threshold).to(q.dtype)
+        if self.latent is not None:
+            self.latent[seeds] = z
 
 
 def _training_progress(epoch: int, config: TrainingConfig) -> float:
@@ -134,11 +189,20 @@ def _targets(
     return p / p.sum(1, keepdim=True), column_potential
 
 
-def _fit_centres(model: DAGCLModule, z: torch.Tensor, labels: torch.Tensor, steps: int) -> None:
+def _fit_centres(
+    model: DAGCLModule,
+    z: torch.Tensor,
+    labels: torch.Tensor,
+    steps: int,
+    *,
+    mean: torch.Tensor | None = None,
+    std: torch.Tensor | None = None,
+) -> None:
     """Move the centres (embedding fixed) so that the soft assignment reproduces ``labels``.
 
     Centres without cells in ``labels`` (fill-ins on tiny data) keep their place: the fit would
-    push them away from every cell.
+    push them away from every cell. ``mean`` and ``std`` standardise the embedding (see
+    :meth:`DAGCLModule.cluster_space`; by default those of ``z``).
     """
     z = z.detach()
     start = model.centres.detach().clone()
@@ -146,7 +210,7 @@ def _fit_centres(model: DAGCLModule, z: torch.Tensor, labels: torch.Tensor, step
     optimiser = torch.optim.Adam([model.centres], lr=CENTRE_FIT_LR)
     for _ in range(steps):
         optimiser.zero_grad(set_to_none=True)
-        q = model.soft_assign(z)
+        q = model.soft_assign(z, mean=mean, std=std)
         torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels).backward()
         optimiser.step()
     with torch.no_grad():
@@ -154,43 +218,21 @@ def _fit_centres(model: DAGCLModule, z: torch.Tensor, labels: torch.Tensor, step
     model.centres.grad = None
 
 
-def _representation_losses(model, z, x, config, smoothness_graph, generator, weight_smoothness):
-    """Total and parts of the representation losses: reconstruction of a seeded subset, decorrelation, smoothness."""
-    recon_idx = torch.randperm(x.shape[0], generator=generator)[: config.recon_cells].to(z.device)
-    recon = losses.reconstruction(
-        model.decode(torch.index_select(z, 0, recon_idx)), torch.index_select(x, 0, recon_idx)
-    )
-    decor = losses.decorrelation(z)
-    smooth = losses.graph_smoothness(z, smoothness_graph)
-    total = recon + config.weight_decorrelation * decor + weight_smoothness * smooth
-    return total, recon, decor, smooth
+def _fit_cells(n: int, seed: int) -> slice | torch.Tensor:
+    """The cells the centre fit reads: all of them, or a seeded subsample above ``CENTRE_FIT_CELLS``."""
+    if n <= CENTRE_FIT_CELLS:
+        return slice(None)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:CENTRE_FIT_CELLS]
 
 
-def _carry_partition(model, optimiser, encode, x, labels, config, smoothness_graph, generator) -> None:
-    """Train encoder and centres so that the soft assignment reproduces ``labels``.
-
-    The representation losses of pre-training stay on, so the embedding keeps what it learned
-    while the partition is carried into it: the start of self-training is the initial partition.
-    """
-    for _ in range(config.carry_steps):
-        optimiser.zero_grad(set_to_none=True)
-        z = encode()
-        loss = _representation_losses(model, z, x, config, smoothness_graph, generator, config.weight_smoothness)[0]
-        q = model.soft_assign(z)
-        loss = loss + torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels)
-        loss.backward()
-        optimiser.step()
-
-
-def _partition_space(init_space: str, x: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
+def _partition_space(init_space: str, cells: CellFeatures, zc: torch.Tensor, seed: int) -> torch.Tensor:
     """The cells' coordinates for the initial partition, as ``config.init_space`` names them."""
     if init_space == "embedding":
         return zc
-    if init_space == "input_pca_scaled":
-        return principal_components(x, scale_max=SCALE_MAX_VALUE)
-    if init_space == "input_pca":
-        return principal_components(x)
-    raise ValueError(f"Unknown init_space {init_space!r}; choose 'input_pca_scaled', 'input_pca' or 'embedding'.")
+    if init_space not in ("input_pca_scaled", "input_pca"):
+        raise ValueError(f"Unknown init_space {init_space!r}; choose 'input_pca_scaled', 'input_pca' or 'embedding'.")
+    scale_max = SCALE_MAX_VALUE if init_space == "input_pca_scaled" else None
+    return torch.as_tensor(principal_components(cells.matrix, scale_max=scale_max, seed=seed), device=zc.device)
 
 
 def _curriculum_mask(p: torch.Tensor, share: float) -> torch.Tensor:
@@ -202,14 +244,277 @@ def _curriculum_mask(p: torch.Tensor, share: float) -> torch.Tensor:
     return mask
 
 
-def _entropy(q: torch.Tensor) -> float:
-    k = q.shape[1]
-    h = -(q * torch.log(q.clamp_min(1e-12))).sum(1).mean().item()
-    return h / math.log(k) if k > 1 else 0.0
+@dataclass
+class _DeviceBatch:
+    """A batch's tensors on the training device."""
+
+    seeds: torch.Tensor
+    seed_ids: np.ndarray
+    n_seeds: int
+    full: bool
+    features: object
+    edge_index: torch.Tensor
+    edge_weight: torch.Tensor
+    smoothness: SmoothnessGraph | None = None
+
+
+def _device_batch(batch: GraphBatch, cells: CellFeatures, *, full: bool, smoothness: bool) -> _DeviceBatch:
+    device = cells.device
+    edge_index = torch.as_tensor(batch.edge_index, dtype=torch.long, device=device)
+    edge_weight = torch.as_tensor(batch.edge_weight, dtype=torch.float32, device=device)
+    graph = None
+    if smoothness:  # over the edges between seeds: the context cells have no embedding of their own
+        inside = edge_index[0] < batch.n_seeds
+        graph = SmoothnessGraph.from_edges(edge_index[:, inside], edge_weight[inside], batch.n_seeds)
+    return _DeviceBatch(
+        seeds=torch.as_tensor(batch.seeds, device=device),
+        seed_ids=batch.seeds,
+        n_seeds=batch.n_seeds,
+        full=full,
+        features=cells.encoder_input(None if full else batch.nodes),
+        edge_index=edge_index,
+        edge_weight=edge_weight,
+        smoothness=graph,
+    )
+
+
+class _Batches:
+    """Device tensors of the plan's batches: the full batch is built once, mini-batches at each use."""
+
+    def __init__(self, plan: BatchPlan, cells: CellFeatures) -> None:
+        self.plan, self.cells = plan, cells
+        self._full = _device_batch(plan.batches[0], cells, full=True, smoothness=True) if plan.full_batch else None
+
+    def get(self, batch: GraphBatch, *, smoothness: bool = True) -> _DeviceBatch:
+        return self._full or _device_batch(batch, self.cells, full=False, smoothness=smoothness)
+
+
+def _encode(model: DAGCLModule, batch: _DeviceBatch, agg: float, cap: float) -> torch.Tensor:
+    z = model.encode(batch.features, batch.edge_index, batch.edge_weight, aggregation=agg, capacity=cap)
+    return z[: batch.n_seeds]
+
+
+def _soft_assign(model: DAGCLModule, z: torch.Tensor, batch: _DeviceBatch, targets: _Targets) -> torch.Tensor:
+    # the full batch standardises with its own statistics (with gradients); a mini-batch of
+    # nearby cells is no sample of all cells, so it uses those of the last global pass
+    if batch.full:
+        return model.soft_assign(z)
+    return model.soft_assign(z, mean=targets.latent_mean, std=targets.latent_std)
+
+
+def _representation_losses(run, z: torch.Tensor, batch: _DeviceBatch, weight_smoothness: float):
+    """Total and parts of the representation losses: reconstruction of a seeded subset, decorrelation, smoothness."""
+    config = run.config
+    recon_idx = torch.randperm(batch.n_seeds, generator=run.generator)[: config.recon_cells]
+    target = run.cells.dense_rows(batch.seed_ids[recon_idx.numpy()])
+    recon = losses.reconstruction(model_decode(run.model, z, recon_idx), target)
+    decor = losses.decorrelation(z)
+    smooth = losses.graph_smoothness(z, batch.smoothness)
+    total = recon + config.weight_decorrelation * decor + weight_smoothness * smooth
+    return total, recon, decor, smooth
+
+
+def model_decode(model: DAGCLModule, z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Reconstruction of the cells ``rows`` of the batch embedding ``z``."""
+    return model.decode(torch.index_select(z, 0, rows.to(z.device)))
+
+
+def _global_embedding(model, batches: _Batches, world: World, agg: float, cap: float) -> torch.Tensor:
+    """The embedding ``(n, latent)`` of every cell, each encoded by the process whose shard holds it."""
+    z_all = None
+    for batch in batches.plan.batches:
+        device_batch = batches.get(batch, smoothness=False)
+        features, edge_index, edge_weight = device_batch.features, device_batch.edge_index, device_batch.edge_weight
+        z = infer(model, features, edge_index, edge_weight, aggregation=agg, capacity=cap)[0][: device_batch.n_seeds]
+        if device_batch.full:
+            return z
+        if z_all is None:
+            z_all = torch.zeros(batches.plan.n_cells, z.shape[1], dtype=z.dtype, device=z.device)
+        z_all[device_batch.seeds] = z
+    return world.sum_(z_all)
+
+
+@dataclass
+class _Run:
+    """What every step of a run reads: the model and optimiser, the data, the processes, the settings."""
+
+    model: DAGCLModule
+    optimiser: torch.optim.Optimizer
+    cells: CellFeatures
+    batches: _Batches
+    world: World
+    config: TrainingConfig
+    generator: torch.Generator
+    steps_taken: int = 0
+    timings: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def step(self, loss: torch.Tensor, epoch: int) -> None:
+        """Backpropagate ``loss``, average the gradients over the processes, update."""
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"The DAGCL loss became {loss.item()} at epoch {epoch}. Try a lower `lr` "
+                "(e.g. lr=1e-4) and check that the features are log-normalised and finite."
+            )
+        loss.backward()
+        self.world.average_gradients(p for p in self.model.parameters() if p.requires_grad)
+        self.optimiser.step()
+        self.steps_taken += 1
+        if self.steps_taken == 1:
+            self.world.after_first_step()
+
+    def global_embedding(self, agg: float, cap: float) -> torch.Tensor:
+        return _global_embedding(self.model, self.batches, self.world, agg, cap)
+
+
+def _initial_partition(run: _Run, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centres and labels of the initial partition of the embedding ``z`` of every cell."""
+    config, model = run.config, run.model
+    zc = model.cluster_space(z, mean=z.mean(0), std=z.std(0, unbiased=False))
+    if config.centre_init == "kmeans":
+        return kmeans(zc, config.n_clusters, seed=config.random_state)
+    edges, weights = run.batches.plan.graph_edges
+    space = _partition_space(config.init_space, run.cells, zc, config.random_state)
+    centres, labels, _ = most_modular_partition(
+        zc, config.n_clusters, space=space, restarts=config.partition_restarts, seed=config.random_state,
+        edge_index=torch.as_tensor(edges, dtype=torch.long, device=z.device),
+        edge_weight=torch.as_tensor(weights, dtype=torch.float32, device=z.device),
+    )  # fmt: skip
+    return centres, labels
+
+
+def _start_self_training(run: _Run, agg: float, cap: float) -> _Targets:
+    """Initial partition, centres fitted to it, and the partition carried into the embedding."""
+    config, model = run.config, run.model
+    z = run.global_embedding(agg, cap)
+    centres, labels = _initial_partition(run, z)
+    mean, std = latent_statistics(z)
+    model.init_centres(centres)
+    if config.centre_fit_steps:
+        fit = _fit_cells(z.shape[0], config.random_state)
+        _fit_centres(model, z[fit], labels[fit], config.centre_fit_steps, mean=mean, std=std)
+    run.world.broadcast_parameters(model)
+    run.optimiser.add_param_group({"params": [model.centres]})
+    targets = _Targets(
+        reference_labels=labels,
+        proportions=torch.bincount(labels, minlength=config.n_clusters).to(z) / z.shape[0],
+        latent_mean=mean,
+        latent_std=std,
+    )
+    # joint encoder + centre steps with the pre-training losses on: the embedding keeps what it
+    # learned while the partition is carried into it, so the start of self-training is the partition
+    plan_batches = run.batches.plan.batches
+    for step in range(config.carry_steps):
+        batch = run.batches.get(plan_batches[step % len(plan_batches)])
+        run.optimiser.zero_grad(set_to_none=True)
+        z_batch = _encode(model, batch, agg, cap)
+        loss = _representation_losses(run, z_batch, batch, config.weight_smoothness)[0]
+        q = _soft_assign(model, z_batch, batch, targets)
+        loss = loss + torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels[batch.seeds])
+        run.step(loss, config.pretrain_epochs)
+    return targets
+
+
+def _refresh(run: _Run, targets: _Targets, agg: float, cap: float, t: float) -> float:
+    """New targets from a global pass over every cell; returns the share of labels changed."""
+    config = run.config
+    z = run.global_embedding(agg, cap)
+    targets.latent_mean, targets.latent_std = latent_statistics(z)
+    with torch.no_grad():
+        q = run.model.soft_assign(z, mean=targets.latent_mean, std=targets.latent_std)
+    labels = q.argmax(1)
+    change = (labels != targets.reference_labels).float().mean().item()
+    if targets.p is not None:
+        hard = targets.p.argmax(1) if config.proportions_from_targets else targets.reference_labels
+        counts = torch.bincount(hard, minlength=config.n_clusters).to(q) / q.shape[0]
+        momentum = config.proportion_momentum
+        targets.proportions = (1 - momentum) * targets.proportions + momentum * counts
+    targets.p, targets.column_potential = _targets(q, targets.proportions, t, config, targets.column_potential)
+    share = schedules.curriculum_share(t, config.curriculum_start) if config.curriculum else 1.0
+    targets.mask = _curriculum_mask(targets.p, share)
+    targets.reference_labels = labels
+    return change
+
+
+def _stage_setup(config: TrainingConfig, stage_indices) -> tuple[dict[int, int], dict | None]:
+    """Stage snapshot epochs (epoch -> snapshot) and the empty snapshot arrays."""
+    stage_epochs = {
+        config.pretrain_epochs + round(p * max(config.epochs - 1, 0)): i for i, p in enumerate(config.stage_progress)
+    }
+    if not stage_epochs or stage_indices is None:
+        return {}, None
+    return stage_epochs, {
+        "progress": np.asarray(config.stage_progress, dtype=float),
+        "indices": np.asarray(stage_indices, dtype=np.int64),
+        "latent": np.zeros((len(config.stage_progress), len(stage_indices), config.latent), np.float32),
+        "labels": np.zeros((len(config.stage_progress), len(stage_indices)), np.int64),
+    }
+
+
+def _self_training_loss(run: _Run, z, batch, targets: _Targets, t: float, record: _EpochRecord) -> torch.Tensor:
+    """The scheduled KL term of one batch; its assignments and embeddings go into ``record``."""
+    config = run.config
+    q = _soft_assign(run.model, z, batch, targets)
+    record.add_assignments(batch.seeds, z.detach(), q.detach(), config.confidence_threshold)
+    loss_kl = losses.kl_divergence(targets.p[batch.seeds], q, targets.mask[batch.seeds])
+    record.add_losses({"loss_kl": loss_kl.item()})
+    return schedules.gamma(t, config.schedule) * config.weight_kl * loss_kl
+
+
+def _train_epoch(
+    run: _Run, epoch: int, targets: _Targets | None, agg: float, cap: float, *, keep_latent: bool
+) -> _EpochRecord:
+    """One pass over every cell, in this epoch's batches."""
+    config = run.config
+    phase = int(epoch >= config.pretrain_epochs)
+    t = (epoch - config.pretrain_epochs) / max(config.epochs - 1, 1)
+    weight_smooth = config.weight_smoothness if phase == 0 else config.weight_smoothness_self
+    record = _EpochRecord(run.batches.plan.n_cells, config.n_clusters, run.cells.device, keep_latent=keep_latent)
+    run.model.train()
+    for plan_batch in run.batches.plan.epoch_order(epoch, config.random_state):
+        batch = run.batches.get(plan_batch)
+        run.optimiser.zero_grad(set_to_none=True)
+        z = _encode(run.model, batch, agg, cap)
+        loss, recon, decor, smooth = _representation_losses(run, z, batch, weight_smooth)
+        if phase:
+            loss = loss + _self_training_loss(run, z, batch, targets, t, record)
+        run.step(loss, epoch)
+        record.add_losses(
+            {"loss_total": loss.item(), "loss_recon": recon.item(), "loss_decorrelation": decor.item(),
+             "loss_smoothness": smooth.item()}
+        )  # fmt: skip
+    return record
+
+
+def _write_epoch(history, epoch: int, record: _EpochRecord, run: _Run, targets, label_change) -> None:
+    """The epoch's means over its steps, and its per-cell results over every cell."""
+    config, world = run.config, run.world
+    for name, value in record.sums.items():
+        history[name][epoch] = value / run.batches.plan.steps_per_epoch
+    if record.labels is None:
+        return
+    labels, n, k = world.sum_(record.labels), record.n_cells, record.k
+    entropy = world.sum_(record.entropy).sum().item() / n
+    t = (epoch - config.pretrain_epochs) / max(config.epochs - 1, 1)
+    history["gamma"][epoch] = schedules.gamma(t, config.schedule)
+    history["curriculum_share"][epoch] = targets.mask.float().mean().item()
+    history["assignment_entropy"][epoch] = entropy / math.log(k) if k > 1 else 0.0
+    history["confident_share"][epoch] = world.sum_(record.confident).sum().item() / n
+    if label_change is None:
+        label_change = (labels != targets.reference_labels).float().mean().item()
+    history["label_change"][epoch] = label_change
+    history["cluster_sizes"][epoch] = torch.bincount(labels, minlength=k).cpu().numpy()
+    record.labels = labels
+
+
+def _snapshot(stages: dict, index: int, record: _EpochRecord, world: World) -> None:
+    """Stage ``index`` from the epoch's per-cell embeddings and labels."""
+    cells = torch.as_tensor(stages["indices"], device=record.labels.device)
+    stages["latent"][index] = world.sum_(record.latent[cells].contiguous()).cpu().numpy()
+    stages["labels"][index] = record.labels[cells].cpu().numpy()
 
 
 def train(
-    features: np.ndarray,
+    features,
     edge_index: np.ndarray,
     edge_weight: np.ndarray,
     config: TrainingConfig,
@@ -217,172 +522,109 @@ def train(
     device: str | torch.device = "cpu",
     progress_bar: bool = True,
     stage_indices: np.ndarray | None = None,
+    world: World | None = None,
 ) -> TrainingResult:
     """Train DAGCL on a cell graph and return embedding, soft assignments and history.
 
     Parameters
     ----------
     features
-        ``(n, f)`` dense float array of input features.
+        ``(n, f)`` input features: a scipy sparse matrix (genes; it is never densified) or a
+        dense float array (a representation).
     edge_index
         ``(2, E)`` int array, row 0 the source and row 1 the target cell of each edge;
         every cell must have at least one incoming edge.
     edge_weight
         ``(E,)`` positive edge weights.
     config
-        Resolved settings.
+        Resolved settings; ``config.batch_size`` seed cells per step (``None``: full-batch).
     device
         Torch device to train on.
     progress_bar
         Show a tqdm bar over epochs.
     stage_indices
         Cells whose embedding and labels are snapshotted at ``config.stage_progress``.
+    world
+        The processes training together (:meth:`World.current` when None); each trains on its
+        own shard of the cells, and every process returns the same result.
     """
     device = torch.device(device)
-    k = config.n_clusters
-    n = features.shape[0]
+    world = World.current() if world is None else world
     total_epochs = config.pretrain_epochs + config.epochs
-    fork_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.random_state)
-        generator = torch.Generator().manual_seed(config.random_state)
-        x = torch.as_tensor(features, dtype=torch.float32, device=device)
-        ei = torch.as_tensor(edge_index, dtype=torch.long, device=device)
-        ew = torch.as_tensor(edge_weight, dtype=torch.float32, device=device)
-        x_in = _encoder_input(x)
-        smoothness_graph = SmoothnessGraph.from_edges(ei, ew, n)
+        cells = CellFeatures(features, device)
+        plan = BatchPlan(
+            edge_index,
+            edge_weight,
+            cells.shape[0],
+            batch_size=config.batch_size,
+            rank=world.rank,
+            world_size=world.size,
+        )
         model = DAGCLModule(
-            x.shape[1],
-            hidden=config.hidden,
-            attention_channels=config.attention_channels,
-            latent=config.latent,
-            learn_temperature=config.dynamic_attention,
-            alpha=config.student_t_dof,
-        ).to(device)
-        optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-
+            cells.shape[1], hidden=config.hidden, attention_channels=config.attention_channels, latent=config.latent,
+            learn_temperature=config.dynamic_attention, alpha=config.student_t_dof,
+        ).to(device)  # fmt: skip
+        world.broadcast_parameters(model)
+        run = _Run(
+            model, torch.optim.Adam(model.parameters(), lr=config.lr), cells, _Batches(plan, cells), world, config,
+            torch.Generator().manual_seed(config.random_state),
+        )  # fmt: skip
         history = {name: np.full(total_epochs, np.nan) for name in HISTORY_SCALARS}
-        history["cluster_sizes"] = np.full((total_epochs, k), np.nan)
-        stage_epochs = {
-            config.pretrain_epochs + round(p * max(config.epochs - 1, 0)): i
-            for i, p in enumerate(config.stage_progress)
-        }
-        stages = None
-        if stage_epochs and stage_indices is not None:
-            stages = {
-                "progress": np.asarray(config.stage_progress, dtype=float),
-                "indices": np.asarray(stage_indices, dtype=np.int64),
-                "latent": np.zeros((len(config.stage_progress), len(stage_indices), config.latent), np.float32),
-                "labels": np.zeros((len(config.stage_progress), len(stage_indices)), np.int64),
-            }
-        stage_idx = torch.as_tensor(stage_indices if stages else [], dtype=torch.long, device=device)
-
-        p = mask = reference_labels = initial_labels = proportions = column_potential = None
+        history["cluster_sizes"] = np.full((total_epochs, config.n_clusters), np.nan)
+        stage_epochs, stages = _stage_setup(config, stage_indices)
+        refresh_every = max(1, math.ceil(config.update_interval / plan.steps_per_epoch))
+        targets = initial_labels = None
+        timings = {name: np.zeros(total_epochs) for name in ("epoch_seconds", "one_off_seconds")}
         bar = tqdm(range(total_epochs), desc="DAGCL", disable=not progress_bar, unit="epoch")
         for epoch in bar:
             phase = int(epoch >= config.pretrain_epochs)
             agg, cap = _aggregation_capacity(config, _training_progress(epoch, config))
-
+            label_change = None
+            started = time.perf_counter()
             if epoch == config.pretrain_epochs:
-                with torch.no_grad():
-                    z = model.encode(x_in, ei, ew, aggregation=agg, capacity=cap)
-                zc = model.cluster_space(z)
-                if config.centre_init == "kmeans":
-                    centres, reference_labels = kmeans(zc, k, seed=config.random_state)
-                else:
-                    centres, reference_labels, _ = most_modular_partition(
-                        zc, k, space=_partition_space(config.init_space, x, zc), edge_index=ei, edge_weight=ew,
-                        restarts=config.partition_restarts, seed=config.random_state,
-                    )  # fmt: skip
-                initial_labels = reference_labels.cpu().numpy()
-                model.init_centres(centres)
-                if config.centre_fit_steps:
-                    _fit_centres(model, z, reference_labels, config.centre_fit_steps)
-                optimiser.add_param_group({"params": [model.centres]})
-                if config.carry_steps:
-                    encode = functools.partial(model.encode, x_in, ei, ew, aggregation=agg, capacity=cap)
-                    _carry_partition(model, optimiser, encode, x, reference_labels, config, smoothness_graph, generator)
-                proportions = torch.bincount(reference_labels, minlength=k).to(z) / n
-
-            model.train()
-            optimiser.zero_grad(set_to_none=True)
-            z = model.encode(x_in, ei, ew, aggregation=agg, capacity=cap)
-            weight_smooth = config.weight_smoothness if phase == 0 else config.weight_smoothness_self
-            loss, loss_recon, loss_decor, loss_smooth = _representation_losses(
-                model, z, x, config, smoothness_graph, generator, weight_smooth
-            )
-            record = {
-                "capacity": cap,
-                "aggregation": agg,
-            }
-
-            if phase == 1:
+                targets = _start_self_training(run, agg, cap)
+                initial_labels = targets.reference_labels.cpu().numpy()
+            if phase and (epoch - config.pretrain_epochs) % refresh_every == 0:
                 t = (epoch - config.pretrain_epochs) / max(config.epochs - 1, 1)
-                q = model.soft_assign(z)
-                q_detached = q.detach()
-                labels = q_detached.argmax(1)
-                if (epoch - config.pretrain_epochs) % config.update_interval == 0:
-                    record["label_change"] = (labels != reference_labels).float().mean().item()
-                    if p is not None:
-                        hard = p.argmax(1) if config.proportions_from_targets else reference_labels
-                        counts = torch.bincount(hard, minlength=k).to(q) / n
-                        proportions = (
-                            1 - config.proportion_momentum
-                        ) * proportions + config.proportion_momentum * counts
-                    p, column_potential = _targets(q_detached, proportions, t, config, column_potential)
-                    share = schedules.curriculum_share(t, config.curriculum_start) if config.curriculum else 1.0
-                    mask = _curriculum_mask(p, share)
-                    reference_labels = labels
-                else:
-                    record["label_change"] = (labels != reference_labels).float().mean().item()
-                gamma = schedules.gamma(t, config.schedule)
-                loss_kl = losses.kl_divergence(p, q, mask)
-                loss = loss + gamma * config.weight_kl * loss_kl
-                record.update(
-                    gamma=gamma,
-                    loss_kl=loss_kl.item(),
-                    curriculum_share=mask.float().mean().item(),
-                    assignment_entropy=_entropy(q_detached),
-                    confident_share=(q_detached.max(1).values >= config.confidence_threshold).float().mean().item(),
-                )
-                history["cluster_sizes"][epoch] = torch.bincount(labels, minlength=k).cpu().numpy()
-                if stages is not None and epoch in stage_epochs:
-                    s = stage_epochs[epoch]
-                    stages["latent"][s] = z.detach()[stage_idx].cpu().numpy()
-                    stages["labels"][s] = labels[stage_idx].cpu().numpy()
-
-            if not torch.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"The DAGCL loss became {loss.item()} at epoch {epoch}. Try a lower `lr` "
-                    "(e.g. lr=1e-4) and check that the features are log-normalised and finite."
-                )
-            loss.backward()
-            optimiser.step()
-
-            record.update(
-                epoch=epoch,
-                phase=phase,
-                loss_total=loss.item(),
-                loss_recon=loss_recon.item(),
-                loss_decorrelation=loss_decor.item(),
-                loss_smoothness=loss_smooth.item(),
-            )
-            for name, value in record.items():
-                history[name][epoch] = value
-            postfix = {"phase": "self-train" if phase else "pretrain", "loss": f"{record['loss_total']:.3g}"}
+                label_change = _refresh(run, targets, agg, cap, t)
+            timings["one_off_seconds"][epoch] = time.perf_counter() - started
+            started = time.perf_counter()
+            record = _train_epoch(run, epoch, targets, agg, cap, keep_latent=epoch in stage_epochs)
+            timings["epoch_seconds"][epoch] = time.perf_counter() - started
+            history["epoch"][epoch], history["phase"][epoch] = epoch, phase
+            history["capacity"][epoch], history["aggregation"][epoch] = cap, agg
+            _write_epoch(history, epoch, record, run, targets, label_change)
+            if stages is not None and epoch in stage_epochs:
+                _snapshot(stages, stage_epochs[epoch], record, world)
+            postfix = {"phase": "self-train" if phase else "pretrain", "loss": f"{history['loss_total'][epoch]:.3g}"}
             if phase:
-                postfix["kl"] = f"{record['loss_kl']:.3g}"
+                postfix["kl"] = f"{history['loss_kl'][epoch]:.3g}"
             bar.set_postfix(postfix, refresh=False)
+        run.timings = timings
+        return _result(
+            run,
+            history,
+            stages,
+            initial_labels,
+            *_aggregation_capacity(config, _training_progress(total_epochs - 1, config)),
+        )
 
-        agg, cap = _aggregation_capacity(config, _training_progress(total_epochs - 1, config))
-        z, q = infer(model, x_in, ei, ew, aggregation=agg, capacity=cap)
-        latent_mean, latent_std = latent_statistics(z)
-        if stages is not None:
-            # the snapshot at the end of self-training is the final result itself
-            for s, p_stage in enumerate(config.stage_progress):
-                if p_stage >= 1.0:
-                    stages["latent"][s] = z[stage_idx].cpu().numpy()
-                    stages["labels"][s] = q.argmax(1)[stage_idx].cpu().numpy()
+
+def _result(run: _Run, history, stages, initial_labels, agg: float, cap: float) -> TrainingResult:
+    """The final inference pass over every cell, and everything the run produced."""
+    z = run.global_embedding(agg, cap)
+    latent_mean, latent_std = latent_statistics(z)
+    with torch.no_grad():
+        q = run.model.soft_assign(z, mean=latent_mean, std=latent_std)
+    if stages is not None:
+        # the snapshot at the end of self-training is the final result itself
+        cells = torch.as_tensor(stages["indices"], device=z.device)
+        for s, progress in enumerate(stages["progress"]):
+            if progress >= 1.0:
+                stages["latent"][s] = z[cells].cpu().numpy()
+                stages["labels"][s] = q.argmax(1)[cells].cpu().numpy()
     return TrainingResult(
         embedding=z.cpu().numpy(),
         proba=q.cpu().numpy(),
@@ -390,10 +632,14 @@ def train(
         history=history,
         stages=stages,
         initial_labels=initial_labels,
-        state_dict=state_dict_arrays(model),
-        centres=model.centres.detach().cpu().numpy().copy(),
+        state_dict=state_dict_arrays(run.model),
+        centres=run.model.centres.detach().cpu().numpy().copy(),
         latent_mean=latent_mean.cpu().numpy(),
         latent_std=latent_std.cpu().numpy(),
         aggregation=float(agg),
         capacity=float(cap),
+        steps_per_epoch=run.batches.plan.steps_per_epoch,
+        batch_size=max(batch.n_seeds for batch in run.batches.plan.batches),
+        world_size=run.world.size,
+        timings=run.timings,
     )

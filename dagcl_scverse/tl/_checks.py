@@ -41,6 +41,8 @@ def check_cluster_arguments(
     stages: int,
     random_state: int,
     switches: dict[str, bool],
+    batch_size: int | None = None,
+    nproc: int = 1,
 ) -> None:
     """Check the arguments of :func:`dagcl_scverse.tl.cluster` that do not need the data's contents.
 
@@ -67,6 +69,11 @@ def check_cluster_arguments(
     if not np.isfinite(lr) or lr <= 0:
         raise ValueError(f"`lr` must be a positive number, got {lr!r}.")
     check_positive_int("stages", stages, minimum=0)
+    if batch_size is not None:
+        check_positive_int("batch_size", batch_size)
+    check_positive_int("nproc", nproc)
+    if nproc > adata.n_obs:
+        raise ValueError(f"`nproc={nproc}` exceeds the number of cells ({adata.n_obs}); each process needs cells.")
     check_positive_int("random_state", random_state, minimum=0, maximum=MAX_RANDOM_STATE)
     for name, value in switches.items():
         check_bool(name, value)

@@ -10,7 +10,9 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from dagcl_scverse.model.config import TrainingConfig
+from dagcl_scverse.model.distributed import train_in_processes
 from dagcl_scverse.model.trainer import TrainingResult, train
+from dagcl_scverse.model.world import World
 from dagcl_scverse.tl._checks import check_cluster_arguments
 from dagcl_scverse.tl._inputs import get_features, get_graph, graph_to_edges
 from dagcl_scverse.tl._model import model_entry
@@ -51,23 +53,24 @@ def _train(
     deterministic: bool,
     progress_bar: bool,
     stage_indices: np.ndarray | None,
+    nproc: int,
 ) -> TrainingResult:
     """Train on the graph's edges; an out-of-memory error comes back with advice, its memory freed."""
+    world = World.current()
+    processes = world.size if world.size > 1 else nproc
+    batches = "full-batch" if config.batch_size is None else f"batches of {config.batch_size}"
     logg.info(
         f"    {features.shape[0]} cells, {features.shape[1]} features, {edge_index.shape[1]} edges, "
-        f"k={config.n_clusters}, {config.pretrain_epochs}+{config.epochs} epochs on {device.type}"
+        f"k={config.n_clusters}, {config.pretrain_epochs}+{config.epochs} epochs ({batches}) on {device.type}"
+        + (f", {processes} processes" if processes > 1 else "")
     )
+    arguments = (features, edge_index, edge_weight, config)
+    options = {"device": device, "progress_bar": progress_bar, "stage_indices": stage_indices}
     try:
         with deterministic_algorithms(device, deterministic):
-            return train(
-                features,
-                edge_index,
-                edge_weight,
-                config,
-                device=device,
-                progress_bar=progress_bar,
-                stage_indices=stage_indices,
-            )
+            if world.size == 1 and nproc > 1:
+                return train_in_processes(*arguments, nproc=nproc, **options)
+            return train(*arguments, world=world, **options)
     except OUT_OF_MEMORY_ERROR as err:
         # The failed step's frames still hold the model and its tensors; free them so that a
         # retry in the same session gets the memory back.
@@ -88,6 +91,8 @@ def cluster(
     key_added: str = "dagcl",
     epochs: int | None = None,
     pretrain_epochs: int | None = None,
+    batch_size: int | None = None,
+    nproc: int = 1,
     lr: float = 1e-3,
     schedule: str = "convex",
     dynamic_attention: bool = True,
@@ -129,6 +134,12 @@ def cluster(
         Self-training epochs; ``None`` picks a size-aware default.
     pretrain_epochs
         Pre-training epochs; ``None`` picks a size-aware default.
+    batch_size
+        Seed cells per optimisation step (an epoch is one pass over all cells); ``None`` trains
+        full-batch up to 20,000 cells and in batches of 8,192 above. See "Large data sets".
+    nproc
+        Train data-parallel in this many processes on this machine (torch.distributed, gloo
+        on CPU); inside an initialised process group (``torchrun``) its size is used instead.
     lr
         Adam learning rate.
     schedule
@@ -199,7 +210,7 @@ def cluster(
     switches = {"dynamic_attention": dynamic_attention, "curriculum": curriculum, "balance": balance}
     check_cluster_arguments(
         adata, n_clusters, key_added=key_added, schedule=schedule, epochs=epochs, pretrain_epochs=pretrain_epochs,
-        lr=lr, stages=stages, random_state=random_state,
+        lr=lr, stages=stages, random_state=random_state, batch_size=batch_size, nproc=nproc,
         switches={**switches, "deterministic": deterministic, "progress_bar": progress_bar, "copy": copy},
     )  # fmt: skip
     device = resolve_device(accelerator)
@@ -209,18 +220,18 @@ def cluster(
     n_clusters, estimated = resolve_n_clusters(n_clusters, graph, adata.n_obs, random_state)
     config = resolve_config(
         adata.n_obs, n_clusters, epochs=epochs, pretrain_epochs=pretrain_epochs, stages=stages, use_rep=use_rep,
-        lr=float(lr), schedule=schedule, random_state=random_state, **switches,
+        lr=float(lr), schedule=schedule, random_state=random_state, batch_size=batch_size, **switches,
     )  # fmt: skip
     stages = len(config.stage_progress)
     result = _train(
         features, edge_index, edge_weight, config, device=device, deterministic=deterministic, progress_bar=progress_bar,
-        stage_indices=stage_cells(adata.n_obs, stages, random_state),
+        stage_indices=stage_cells(adata.n_obs, stages, random_state), nproc=nproc,
     )  # fmt: skip
 
     # Training has succeeded: every output is assembled, then all are written at once.
     names = {"layer": layer, "use_rep": use_rep, "neighbors_key": neighbors_key, "obsp": obsp}
     params = resolved_params(
-        config, estimated=estimated, accelerator=accelerator, device=device, deterministic=deterministic,
+        config, result, estimated=estimated, accelerator=accelerator, device=device, deterministic=deterministic,
         n_features=features.shape[1], stages=stages, names=names,
     )  # fmt: skip
     model = model_entry(

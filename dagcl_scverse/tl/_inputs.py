@@ -30,9 +30,11 @@ def _check_real_dtype(dtype: np.dtype, what: str) -> None:
         raise TypeError(f"{what} must hold real numbers, got dtype {dtype}.")
 
 
-def _warn_if_raw_counts(features: np.ndarray) -> None:
+def _warn_if_raw_counts(features) -> None:
     probe = features[:RAW_COUNT_PROBE_ROWS]
-    if probe.min() >= 0 and probe.max() > 50 and np.array_equal(probe, np.round(probe)):
+    # ok-dense: at most RAW_COUNT_PROBE_ROWS cells
+    probe = probe.toarray() if sp.issparse(probe) else probe
+    if probe.size and probe.min() >= 0 and probe.max() > 50 and np.array_equal(probe, np.round(probe)):
         warnings.warn(
             "The features look like raw counts (integers up to "
             f"{probe.max():.0f}); DAGCL reconstructs log-normalised data. Run "
@@ -60,11 +62,8 @@ def feature_names(adata: AnnData) -> np.ndarray:
     return np.asarray(names, dtype=str)
 
 
-def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None) -> np.ndarray:
-    """Dense float32 ``(n_obs, n_features)`` features: ``obsm[use_rep]``, else ``layers[layer]``, else ``X``.
-
-    Gene-level features are restricted to ``var["highly_variable"]`` when that column exists.
-    """
+def _feature_matrix(adata: AnnData, layer: str | None, use_rep: str | None) -> tuple[object, str]:
+    """The matrix the features come from, and its name for messages."""
     if layer is not None and use_rep is not None:
         raise ValueError("Pass either `layer` or `use_rep`, not both.")
     if use_rep is not None:
@@ -75,48 +74,69 @@ def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None) -> n
                 "run e.g. `sc.pp.pca(adata)` for 'X_pca'."
             )
         matrix = adata.obsm[use_rep]
-        source = f"adata.obsm[{use_rep!r}]"
+        matrix = matrix.to_numpy() if hasattr(matrix, "to_numpy") else matrix
+        # ok-dense: a representation (cells x components)
+        return (matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)), f"adata.obsm[{use_rep!r}]"
+    if layer is not None:
+        _check_name("layer", layer)
+        if layer not in adata.layers:
+            raise KeyError(f"`layer={layer!r}` is not in `adata.layers` (found: {list(adata.layers.keys())}).")
+        matrix, source = adata.layers[layer], f"adata.layers[{layer!r}]"
     else:
-        if layer is not None:
-            _check_name("layer", layer)
-            if layer not in adata.layers:
-                raise KeyError(f"`layer={layer!r}` is not in `adata.layers` (found: {list(adata.layers.keys())}).")
-            matrix = adata.layers[layer]
-            source = f"adata.layers[{layer!r}]"
-        else:
-            matrix = adata.X
-            source = "adata.X"
-        if matrix is None:
-            raise ValueError("`adata.X` is empty; pass `layer=` or `use_rep=` to choose the features.")
-        if adata.n_vars == 0:
-            raise ValueError(f"{source} has no genes (0 columns); check the gene filtering.")
-        mask = gene_mask(adata)
-        if mask is not None:
-            matrix = matrix[:, mask]
-    if hasattr(matrix, "to_numpy"):
-        matrix = matrix.to_numpy()
-    if sp.issparse(matrix):
-        # ok-dense: cells x features (HVGs or a representation), linear in cells
-        matrix = matrix.toarray()
-    matrix = np.asarray(matrix)
+        matrix, source = adata.X, "adata.X"
+    if matrix is None:
+        raise ValueError("`adata.X` is empty; pass `layer=` or `use_rep=` to choose the features.")
+    if adata.n_vars == 0:
+        raise ValueError(f"{source} has no genes (0 columns); check the gene filtering.")
+    if not (sp.issparse(matrix) or isinstance(matrix, np.ndarray)):
+        raise TypeError(
+            f"{source} is a {type(matrix).__name__}; DAGCL reads a numpy array or a scipy sparse matrix in memory. "
+            "Load it first, e.g. `adata = adata.to_memory()` for a backed AnnData, or `adata.X = adata.X.compute()` "
+            "for a dask array."
+        )
+    mask = gene_mask(adata)
+    return (matrix if mask is None else matrix[:, mask]), source
+
+
+def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None):
+    """Features ``(n_obs, n_features)``: ``obsm[use_rep]`` (dense), else ``layers[layer]``, else ``X``.
+
+    Gene-level features come back as a float32 CSR matrix, whatever their density (a dense
+    ``X`` is converted, never the other way round), restricted to ``var["highly_variable"]``
+    when that column exists; ``use_rep`` comes back as a dense float32 array.
+    """
+    matrix, source = _feature_matrix(adata, layer, use_rep)
     _check_real_dtype(matrix.dtype, f"The features in {source}")
     if matrix.ndim != 2 or matrix.shape[1] == 0:
         raise ValueError(f"The features in {source} must be a non-empty 2-D matrix, got shape {matrix.shape}.")
-    finite = np.isfinite(matrix)
+    features = sp.csr_matrix(matrix) if use_rep is None else np.asarray(matrix)
+    values = features.data if sp.issparse(features) else features
+    finite = np.isfinite(values)
     if not finite.all():
-        bad_cells = int((~finite).any(axis=1).sum())
+        if sp.issparse(features):
+            rows = np.repeat(np.arange(features.shape[0]), np.diff(features.indptr))
+            n_bad = np.unique(rows[~finite]).size
+        else:
+            n_bad = int((~finite).any(axis=1).sum())
         raise ValueError(
             f"The features in {source} contain NaN or inf values ({int((~finite).sum())} entries in "
-            f"{bad_cells} cells); remove or impute them, or choose other features with `layer=` / `use_rep=`."
+            f"{n_bad} cells); remove or impute them, or choose other features with "
+            "`layer=` / `use_rep=`."
         )
     del finite
-    peak = max(abs(float(matrix.max())), abs(float(matrix.min())))
+    peak = float(np.abs(values).max()) if values.size else 0.0
     if peak > FLOAT32_MAX:
         raise ValueError(
             f"The features in {source} exceed the float32 range (max |x| = {peak:.3g}); log-transform or scale them."
         )
-    features = np.ascontiguousarray(matrix, dtype=np.float32)
-    if not features.any():
+    if sp.issparse(features):
+        features = features.astype(np.float32, copy=False)
+        if not features.has_canonical_format:  # never change the user's matrix in place
+            features = features.copy()
+            features.sum_duplicates()
+    else:
+        features = np.ascontiguousarray(features, dtype=np.float32)
+    if peak == 0.0:
         raise ValueError(f"The features in {source} are all zeros; check `layer`/`use_rep` and the preprocessing.")
     _warn_if_raw_counts(features)
     return features

@@ -49,7 +49,7 @@ def _unavailable(reason: str) -> dict:
     return {"available": False, "reason": reason}
 
 
-def _pca_space(adata: AnnData, features: np.ndarray, n_pcs: int | None) -> tuple[np.ndarray, np.ndarray] | str:
+def _pca_space(adata: AnnData, features, n_pcs: int | None) -> tuple[np.ndarray, np.ndarray] | str:
     """``(mean, loadings)`` with ``(features - mean) @ loadings == obsm["X_pca"][:, :n_pcs]``, or why there are none."""
     if "X_pca" not in adata.obsm or "PCs" not in adata.varm:
         return "the reference has no PCA (obsm['X_pca'] and varm['PCs']); run `sc.pp.pca` before `dagcl.tl.cluster`"
@@ -60,7 +60,7 @@ def _pca_space(adata: AnnData, features: np.ndarray, n_pcs: int | None) -> tuple
     record = adata.uns.get("pca")
     params = record.get("params") if isinstance(record, Mapping) else None
     zero_center = params.get("zero_center", True) if isinstance(params, Mapping) else True
-    mean = features.mean(0, dtype=np.float64) if zero_center else np.zeros(features.shape[1])
+    mean = np.asarray(features.mean(0, dtype=np.float64)).ravel() if zero_center else np.zeros(features.shape[1])
     deviation = np.abs(project(features, mean, loadings) - x_pca[:, :n_pcs]).max()
     if deviation > PCA_RTOL * max(1.0, float(np.abs(x_pca[:, :n_pcs]).max())):
         return (
@@ -111,7 +111,7 @@ def _graph_settings(adata: AnnData, neighbors_key: str | None, obsp: str | None)
 
 def model_entry(
     adata: AnnData,
-    features: np.ndarray,
+    features,
     result: TrainingResult,
     config: TrainingConfig,
     *,

@@ -30,6 +30,7 @@ def _relabel_by_size(labels: np.ndarray, k: int) -> np.ndarray:
 
 def resolved_params(
     config: TrainingConfig,
+    result: TrainingResult,
     *,
     estimated: bool,
     accelerator: str,
@@ -57,6 +58,10 @@ def resolved_params(
         "accelerator": accelerator,
         "device": device.type,
         "n_features": int(n_features),
+        # seed cells per step as trained (the cells of the largest batch), one epoch = one pass over all cells
+        "batch_size": int(result.batch_size),
+        "steps_per_epoch": int(result.steps_per_epoch),
+        "world_size": int(result.world_size),
         "versions": _versions(),
     }
     params.update({name: value for name, value in names.items() if value is not None})
@@ -82,6 +87,8 @@ def write_results(
     history["epoch"] = history["epoch"].astype(np.int64)
     history["phase"] = history["phase"].astype(np.int64)
     uns_entry = {"params": params, "history": history}
+    if result.timings:
+        uns_entry["timings"] = dict(result.timings)
     if result.initial_labels is not None:
         uns_entry["initial_labels"] = new_of_old[result.initial_labels]
     if result.stages is not None:

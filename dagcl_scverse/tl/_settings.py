@@ -18,17 +18,31 @@ from dagcl_scverse.model.config import TrainingConfig
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu")
 MAX_STAGE_CELLS = 20_000
+#: up to this many cells training is full-batch by default (every generalisation case is below it)
+FULL_BATCH_MAX_CELLS = 20_000
+#: seed cells per step above FULL_BATCH_MAX_CELLS
+AUTO_BATCH_SIZE = 8_192
+#: the fewest pre-training and self-training epochs, however many cells
+MIN_EPOCHS = 10
 
 
 def default_epochs(n_cells: int) -> tuple[int, int]:
-    """Size-aware ``(pretrain_epochs, epochs)``.
+    """Size-aware ``(pretrain_epochs, epochs)``: 100 + 100 up to ``FULL_BATCH_MAX_CELLS`` cells.
 
-    One epoch is one full-graph step, so the largest data sets (less noisy gradients, more
-    time per step) get fewer epochs.
+    Above that an epoch is many mini-batch steps, each on as many cells as a small data set
+    holds, so the epochs fall in proportion to 1 / cells, down to ``MIN_EPOCHS``.
     """
-    if n_cells <= 20_000:
+    if n_cells <= FULL_BATCH_MAX_CELLS:
         return 100, 100
-    return 75, 75
+    epochs = max(MIN_EPOCHS, round(100 * FULL_BATCH_MAX_CELLS / n_cells))
+    return epochs, epochs
+
+
+def resolve_batch_size(batch_size: int | None, n_cells: int) -> int | None:
+    """Seed cells per step: the given number, else full-batch (``None``) up to ``FULL_BATCH_MAX_CELLS`` cells."""
+    if batch_size is not None:
+        return None if batch_size >= n_cells else int(batch_size)
+    return None if n_cells <= FULL_BATCH_MAX_CELLS else AUTO_BATCH_SIZE
 
 
 def resolve_device(accelerator: str) -> torch.device:
@@ -110,6 +124,7 @@ def resolve_config(
     pretrain_epochs: int | None,
     stages: int,
     use_rep: str | None,
+    batch_size: int | None = None,
     **settings,
 ) -> TrainingConfig:
     """The training config with size-aware epochs and the stage snapshots' progress points.
@@ -129,6 +144,7 @@ def resolve_config(
         # expression values are standardised for the initial partition as scanpy does before its
         # PCA; a representation the user chose (use_rep, e.g. PCs) is taken as it is
         init_space="input_pca" if use_rep is not None else "input_pca_scaled",
+        batch_size=resolve_batch_size(batch_size, n_cells),
         stage_progress=tuple(np.linspace(0.0, 1.0, stages)) if stages > 1 else ((1.0,) if stages else ()),
         **settings,
     )

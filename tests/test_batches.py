@@ -1,0 +1,113 @@
+"""Mini-batch training: graph-aware batches whose seeds are encoded exactly as in a full-graph pass."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+import dagcl_scverse as dagcl
+from dagcl_scverse.metrics import adjusted_rand_index
+from dagcl_scverse.model.batches import BatchPlan, grow_balls, incoming_matrix
+from dagcl_scverse.model.features import CellFeatures
+from dagcl_scverse.model.module import DAGCLModule
+from dagcl_scverse.tl._inputs import get_features, get_graph, graph_to_edges
+from tests.conftest import SHORT
+
+
+def _edges(adata):
+    return graph_to_edges(get_graph(adata, neighbors_key=None, obsp=None))
+
+
+@pytest.mark.parametrize("n_parts", [1, 3, 7])
+def test_balls_split_the_cells_into_disjoint_groups_of_near_equal_size(pancreas, n_parts):
+    edge_index, edge_weight = _edges(pancreas)
+    incoming = incoming_matrix(edge_index, edge_weight, pancreas.n_obs)
+    symmetric = ((incoming + incoming.T) > 0).astype(np.int8).tocsr()
+    cells = np.arange(0, pancreas.n_obs, 2)  # a subset, as a process's shard is
+    groups = grow_balls(symmetric, cells, n_parts)
+    assert len(groups) == n_parts
+    np.testing.assert_array_equal(np.sort(np.concatenate(groups)), cells)
+    assert max(map(len, groups)) - min(map(len, groups)) <= 1
+
+
+def test_batches_keep_most_edges_inside_and_beat_random_groups(pancreas):
+    edge_index, edge_weight = _edges(pancreas)
+    plan = BatchPlan(edge_index, edge_weight, pancreas.n_obs, batch_size=206)
+    inside = np.mean([batch.inside_share() for batch in plan.batches])
+    rng = np.random.default_rng(0)
+    position = rng.permutation(pancreas.n_obs) // 206
+    random_inside = np.mean(position[edge_index[0]] == position[edge_index[1]])
+    assert inside > 2 * random_inside
+
+
+def test_steps_per_epoch_are_ceil_n_over_batch_size_and_cover_every_cell_once(pancreas):
+    edge_index, edge_weight = _edges(pancreas)
+    for batch_size in (100, 256, 821):
+        plan = BatchPlan(edge_index, edge_weight, pancreas.n_obs, batch_size=batch_size)
+        assert plan.steps_per_epoch == math.ceil(pancreas.n_obs / batch_size)
+        seeds = np.concatenate([batch.seeds for batch in plan.epoch_order(3, seed=0)])
+        np.testing.assert_array_equal(np.sort(seeds), np.arange(pancreas.n_obs))
+        assert max(batch.n_seeds for batch in plan.batches) <= batch_size
+    assert BatchPlan(edge_index, edge_weight, pancreas.n_obs, batch_size=None).full_batch
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_shards_of_the_processes_are_disjoint_cover_every_cell_and_step_together(pancreas, world_size):
+    edge_index, edge_weight = _edges(pancreas)
+    plans = [
+        BatchPlan(edge_index, edge_weight, pancreas.n_obs, batch_size=batch_size, rank=rank, world_size=world_size)
+        for batch_size in (None, 128)
+        for rank in range(world_size)
+    ]
+    for plan in plans:
+        shards = plan.shards
+        assert len(shards) == world_size
+        np.testing.assert_array_equal(np.sort(np.concatenate(shards)), np.arange(pancreas.n_obs))
+    for batch_size_plans in (plans[:world_size], plans[world_size:]):
+        assert len({plan.steps_per_epoch for plan in batch_size_plans}) == 1
+        for rank, plan in enumerate(batch_size_plans):
+            np.testing.assert_array_equal(np.sort(np.concatenate([b.seeds for b in plan.batches])), plan.shards[rank])
+
+
+def test_a_batch_encodes_its_seeds_exactly_as_the_full_graph_does(pancreas):
+    features = get_features(pancreas, layer=None, use_rep=None)
+    edge_index, edge_weight = _edges(pancreas)
+    torch.manual_seed(0)
+    model = DAGCLModule(features.shape[1], hidden=32, attention_channels=16, latent=8)
+    cells = CellFeatures(features, "cpu")
+    with torch.no_grad():
+        full = model.encode(
+            cells.encoder_input(), torch.as_tensor(edge_index), torch.as_tensor(edge_weight), aggregation=0.7,
+            capacity=0.8,
+        )  # fmt: skip
+        plan = BatchPlan(edge_index, edge_weight, pancreas.n_obs, batch_size=150)
+        for batch in plan.batches:
+            z = model.encode(
+                cells.encoder_input(batch.nodes), torch.as_tensor(batch.edge_index),
+                torch.as_tensor(batch.edge_weight), aggregation=0.7, capacity=0.8,
+            )[: batch.n_seeds]  # fmt: skip
+            torch.testing.assert_close(z, full[batch.seeds], rtol=1e-5, atol=1e-5)
+
+
+def test_cluster_records_batches_and_mini_batch_agrees_with_full_batch(pancreas):
+    full = dagcl.tl.cluster(pancreas, n_clusters=8, copy=True, **SHORT)
+    mini = dagcl.tl.cluster(pancreas, n_clusters=8, copy=True, batch_size=300, **SHORT)
+    again = dagcl.tl.cluster(pancreas, n_clusters=8, copy=True, batch_size=300, **SHORT)
+    params = mini.uns["dagcl"]["params"]
+    assert (params["batch_size"], params["steps_per_epoch"], params["world_size"]) == (274, 3, 1)
+    assert full.uns["dagcl"]["params"]["steps_per_epoch"] == 1
+    assert full.uns["dagcl"]["params"]["batch_size"] == pancreas.n_obs
+    np.testing.assert_array_equal(mini.obs["dagcl"], again.obs["dagcl"])  # reproducible
+    assert adjusted_rand_index(full.obs["dagcl"], mini.obs["dagcl"]) > 0.8
+    history = mini.uns["dagcl"]["history"]
+    assert np.isfinite(history["loss_total"]).all()
+    np.testing.assert_array_equal(np.nansum(history["cluster_sizes"][-1]), pancreas.n_obs)
+
+
+def test_gene_features_stay_sparse_on_the_way_to_the_model(pancreas):
+    pancreas.X = pancreas.X.toarray()  # even a dense X is read as CSR
+    features = get_features(pancreas, layer=None, use_rep=None)
+    assert sp.isspmatrix_csr(features) and features.dtype == np.float32
+    assert isinstance(get_features(pancreas, layer=None, use_rep="X_pca"), np.ndarray)
