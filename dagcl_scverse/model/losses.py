@@ -27,12 +27,25 @@ def decorrelation(z: Tensor) -> Tensor:
     return off.pow(2).sum() / (d * (d - 1))
 
 
-def graph_smoothness(z: Tensor, graph: SmoothnessGraph) -> Tensor:
+def decorrelation_from_moments(mean: Tensor, second: Tensor) -> Tensor:
+    """:func:`decorrelation` from the mean ``(d,)`` and second moment ``(d, d)`` of the embedding."""
+    d = mean.shape[0]
+    cov = second - torch.outer(mean, mean)
+    std = torch.diagonal(cov).clamp_min(0.0).sqrt() + 1e-6
+    corr = cov / torch.outer(std, std)
+    off = corr - torch.diag(torch.diagonal(corr))
+    return off.pow(2).sum() / (d * (d - 1))
+
+
+def graph_smoothness(
+    z: Tensor, graph: SmoothnessGraph, *, mean: Tensor | None = None, std: Tensor | None = None
+) -> Tensor:
     """Weighted mean squared distance of standardised embeddings across graph edges.
 
-    Standardising first means the term cannot be lowered by shrinking the embedding.
+    Standardising first means the term cannot be lowered by shrinking the embedding; ``mean``
+    and ``std`` replace the statistics of ``z`` when given.
     """
-    zs = _standardise(z)
+    zs = _standardise(z) if mean is None else (z - mean) / (std + 1e-6)
     return weighted_edge_distance(zs, graph) / (z.shape[1] * graph.total_weight.clamp_min(1e-12))
 
 

@@ -89,15 +89,51 @@ class TrainingResult:
     timings: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+class _LatentBank:
+    """The latest embedding of every cell, and its first and second moments, kept current step by step.
+
+    A mini-batch of nearby cells is no sample of all cells: statistics of the batch alone
+    (its standardisation, the correlation of latent dimensions) describe one neighbourhood.
+    Mini-batch steps use the moments of every cell's most recent embedding instead, with the
+    batch's own rows substituted (and differentiable); each step then stores its seeds' rows
+    and moves the sums, summed over the processes, by the difference.
+    """
+
+    def __init__(self, z: torch.Tensor) -> None:
+        self.z = z.detach().clone()
+        z64 = self.z.double()
+        self.total = z64.sum(0)
+        self.outer = z64.T @ z64
+
+    def moments(self, seeds: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean ``(d,)`` and second moment ``(d, d)`` over every cell, with ``z`` as the seeds' rows."""
+        old, new = self.z[seeds].double(), z.double()
+        n = self.z.shape[0]
+        return (self.total - old.sum(0) + new.sum(0)) / n, (self.outer - old.T @ old + new.T @ new) / n
+
+    def update(self, seeds: torch.Tensor, z: torch.Tensor, world: World) -> None:
+        """Store the seeds' new rows ``z``."""
+        old, new = self.z[seeds].double(), z.detach().double()
+        d = new.shape[1]
+        delta = torch.cat([(new.sum(0) - old.sum(0))[None], new.T @ new - old.T @ old])
+        world.sum_(delta)
+        self.total += delta[0]
+        self.outer += delta[1 : d + 1]
+        self.z[seeds] = z.detach()
+
+
+def _statistics(mean: torch.Tensor, second: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (biased) standard deviation per dimension, detached, from the moments."""
+    std = (torch.diagonal(second) - mean.pow(2)).clamp_min(0.0).sqrt()
+    return mean.detach().to(dtype), std.detach().to(dtype)
+
+
 @dataclass
 class _Targets:
     """The self-training state a global refresh renews."""
 
     reference_labels: torch.Tensor
     proportions: torch.Tensor
-    #: statistics of the global embedding: the cluster space of every batch but the full one
-    latent_mean: torch.Tensor
-    latent_std: torch.Tensor
     p: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     column_potential: torch.Tensor | None = None
@@ -256,6 +292,9 @@ class _DeviceBatch:
     edge_index: torch.Tensor
     edge_weight: torch.Tensor
     smoothness: SmoothnessGraph | None = None
+    #: a mini-batch's standardisation, set by its representation losses (see _LatentBank)
+    latent_mean: torch.Tensor | None = None
+    latent_std: torch.Tensor | None = None
 
 
 def _device_batch(batch: GraphBatch, cells: CellFeatures, *, full: bool, smoothness: bool) -> _DeviceBatch:
@@ -294,22 +333,31 @@ def _encode(model: DAGCLModule, batch: _DeviceBatch, agg: float, cap: float) -> 
     return z[: batch.n_seeds]
 
 
-def _soft_assign(model: DAGCLModule, z: torch.Tensor, batch: _DeviceBatch, targets: _Targets) -> torch.Tensor:
-    # the full batch standardises with its own statistics (with gradients); a mini-batch of
-    # nearby cells is no sample of all cells, so it uses those of the last global pass
+def _soft_assign(model, z: torch.Tensor, batch: _DeviceBatch) -> torch.Tensor:
+    # the full batch standardises with its own statistics (with gradients); a mini-batch with
+    # those of every cell's latest embedding (see _LatentBank)
     if batch.full:
         return model.soft_assign(z)
-    return model.soft_assign(z, mean=targets.latent_mean, std=targets.latent_std)
+    return model.soft_assign(z, mean=batch.latent_mean, std=batch.latent_std)
 
 
 def _representation_losses(run, z: torch.Tensor, batch: _DeviceBatch, weight_smoothness: float):
-    """Total and parts of the representation losses: reconstruction of a seeded subset, decorrelation, smoothness."""
+    """Total and parts of the representation losses: reconstruction of a seeded subset, decorrelation, smoothness.
+
+    A mini-batch measures decorrelation and standardises for smoothness (and for its soft
+    assignment, stored on ``batch``) with the moments of every cell's latest embedding.
+    """
     config = run.config
     recon_idx = torch.randperm(batch.n_seeds, generator=run.generator)[: config.recon_cells]
     target = run.cells.dense_rows(batch.seed_ids[recon_idx.numpy()])
     recon = losses.reconstruction(model_decode(run.model, z, recon_idx), target)
-    decor = losses.decorrelation(z)
-    smooth = losses.graph_smoothness(z, batch.smoothness)
+    if batch.full:
+        decor, smooth = losses.decorrelation(z), losses.graph_smoothness(z, batch.smoothness)
+    else:
+        mean, second = run.bank.moments(batch.seeds, z)
+        batch.latent_mean, batch.latent_std = _statistics(mean, second, z.dtype)
+        decor = losses.decorrelation_from_moments(mean, second).to(z.dtype)
+        smooth = losses.graph_smoothness(z, batch.smoothness, mean=batch.latent_mean, std=batch.latent_std)
     total = recon + config.weight_decorrelation * decor + weight_smoothness * smooth
     return total, recon, decor, smooth
 
@@ -347,8 +395,14 @@ class _Run:
     generator: torch.Generator
     steps_taken: int = 0
     timings: dict[str, np.ndarray] = field(default_factory=dict)
+    bank: _LatentBank | None = None
 
-    def step(self, loss: torch.Tensor, epoch: int) -> None:
+    def reset_bank(self, z: torch.Tensor) -> None:
+        """Start the bank of latest embeddings from a global pass (mini-batches only)."""
+        if not self.batches.plan.full_batch:
+            self.bank = _LatentBank(z)
+
+    def step(self, loss: torch.Tensor, epoch: int, batch: _DeviceBatch, z: torch.Tensor) -> None:
         """Backpropagate ``loss``, average the gradients over the processes, update."""
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
@@ -358,6 +412,8 @@ class _Run:
         loss.backward()
         self.world.average_gradients(p for p in self.model.parameters() if p.requires_grad)
         self.optimiser.step()
+        if self.bank is not None:
+            self.bank.update(batch.seeds, z, self.world)
         self.steps_taken += 1
         if self.steps_taken == 1:
             self.world.after_first_step()
@@ -386,6 +442,7 @@ def _start_self_training(run: _Run, agg: float, cap: float) -> _Targets:
     """Initial partition, centres fitted to it, and the partition carried into the embedding."""
     config, model = run.config, run.model
     z = run.global_embedding(agg, cap)
+    run.reset_bank(z)
     centres, labels = _initial_partition(run, z)
     mean, std = latent_statistics(z)
     model.init_centres(centres)
@@ -397,8 +454,6 @@ def _start_self_training(run: _Run, agg: float, cap: float) -> _Targets:
     targets = _Targets(
         reference_labels=labels,
         proportions=torch.bincount(labels, minlength=config.n_clusters).to(z) / z.shape[0],
-        latent_mean=mean,
-        latent_std=std,
     )
     # joint encoder + centre steps with the pre-training losses on: the embedding keeps what it
     # learned while the partition is carried into it, so the start of self-training is the partition
@@ -408,9 +463,9 @@ def _start_self_training(run: _Run, agg: float, cap: float) -> _Targets:
         run.optimiser.zero_grad(set_to_none=True)
         z_batch = _encode(model, batch, agg, cap)
         loss = _representation_losses(run, z_batch, batch, config.weight_smoothness)[0]
-        q = _soft_assign(model, z_batch, batch, targets)
+        q = _soft_assign(model, z_batch, batch)
         loss = loss + torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels[batch.seeds])
-        run.step(loss, config.pretrain_epochs)
+        run.step(loss, config.pretrain_epochs, batch, z_batch)
     return targets
 
 
@@ -418,9 +473,9 @@ def _refresh(run: _Run, targets: _Targets, agg: float, cap: float, t: float) -> 
     """New targets from a global pass over every cell; returns the share of labels changed."""
     config = run.config
     z = run.global_embedding(agg, cap)
-    targets.latent_mean, targets.latent_std = latent_statistics(z)
+    run.reset_bank(z)
     with torch.no_grad():
-        q = run.model.soft_assign(z, mean=targets.latent_mean, std=targets.latent_std)
+        q = run.model.soft_assign(z, mean=z.mean(0), std=z.std(0, unbiased=False))
     labels = q.argmax(1)
     change = (labels != targets.reference_labels).float().mean().item()
     if targets.p is not None:
@@ -453,7 +508,7 @@ def _stage_setup(config: TrainingConfig, stage_indices) -> tuple[dict[int, int],
 def _self_training_loss(run: _Run, z, batch, targets: _Targets, t: float, record: _EpochRecord) -> torch.Tensor:
     """The scheduled KL term of one batch; its assignments and embeddings go into ``record``."""
     config = run.config
-    q = _soft_assign(run.model, z, batch, targets)
+    q = _soft_assign(run.model, z, batch)
     record.add_assignments(batch.seeds, z.detach(), q.detach(), config.confidence_threshold)
     loss_kl = losses.kl_divergence(targets.p[batch.seeds], q, targets.mask[batch.seeds])
     record.add_losses({"loss_kl": loss_kl.item()})
@@ -477,7 +532,7 @@ def _train_epoch(
         loss, recon, decor, smooth = _representation_losses(run, z, batch, weight_smooth)
         if phase:
             loss = loss + _self_training_loss(run, z, batch, targets, t, record)
-        run.step(loss, epoch)
+        run.step(loss, epoch, batch, z)
         record.add_losses(
             {"loss_total": loss.item(), "loss_recon": recon.item(), "loss_decorrelation": decor.item(),
              "loss_smoothness": smooth.item()}
@@ -577,6 +632,8 @@ def train(
         refresh_every = max(1, math.ceil(config.update_interval / plan.steps_per_epoch))
         targets = initial_labels = None
         timings = {name: np.zeros(total_epochs) for name in ("epoch_seconds", "one_off_seconds")}
+        if not plan.full_batch:
+            run.reset_bank(run.global_embedding(*_aggregation_capacity(config, 0.0)))
         bar = tqdm(range(total_epochs), desc="DAGCL", disable=not progress_bar, unit="epoch")
         for epoch in bar:
             phase = int(epoch >= config.pretrain_epochs)
