@@ -111,3 +111,13 @@ def test_gene_features_stay_sparse_on_the_way_to_the_model(pancreas):
     features = get_features(pancreas, layer=None, use_rep=None)
     assert sp.isspmatrix_csr(features) and features.dtype == np.float32
     assert isinstance(get_features(pancreas, layer=None, use_rep="X_pca"), np.ndarray)
+
+
+def test_backed_x_gets_an_error_that_names_the_fix(pancreas, tmp_path):
+    import anndata as ad
+
+    pancreas.X = pancreas.X.toarray()
+    pancreas.write_h5ad(tmp_path / "p.h5ad")
+    backed = ad.read_h5ad(tmp_path / "p.h5ad", backed="r")
+    with pytest.raises(TypeError, match=r"to_memory\(\)"):
+        get_features(backed, layer=None, use_rep=None)
