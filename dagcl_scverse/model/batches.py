@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+from .features import CellFeatures
+from .smoothness_graph import SmoothnessGraph
 
 
 @dataclass(frozen=True)
@@ -173,3 +177,53 @@ class BatchPlan:
             return self.batches
         order = np.random.default_rng([seed, epoch]).permutation(len(self.batches))
         return [self.batches[i] for i in order]
+
+
+@dataclass
+class DeviceBatch:
+    """A batch's tensors on the training device (``seed_ids``: the seeds' global ids on the host)."""
+
+    seeds: torch.Tensor
+    seed_ids: np.ndarray
+    n_seeds: int
+    full: bool
+    features: object
+    edge_index: torch.Tensor
+    edge_weight: torch.Tensor
+    smoothness: SmoothnessGraph | None = None
+    #: a mini-batch's standardisation, set by its representation losses (see LatentBank)
+    latent_mean: torch.Tensor | None = None
+    latent_std: torch.Tensor | None = None
+
+
+def device_batch(batch: GraphBatch, cells: CellFeatures, *, full: bool, smoothness: bool) -> DeviceBatch:
+    """The tensors of ``batch`` on the cells' device; ``full`` marks the batch of every cell and the whole graph."""
+    device = cells.device
+    edge_index = torch.as_tensor(batch.edge_index, dtype=torch.long, device=device)
+    edge_weight = torch.as_tensor(batch.edge_weight, dtype=torch.float32, device=device)
+    graph = None
+    if smoothness:  # over the edges between seeds: the context cells have no embedding of their own
+        inside = edge_index[0] < batch.n_seeds
+        graph = SmoothnessGraph.from_edges(edge_index[:, inside], edge_weight[inside], batch.n_seeds)
+    return DeviceBatch(
+        seeds=torch.as_tensor(batch.seeds, device=device),
+        seed_ids=batch.seeds,
+        n_seeds=batch.n_seeds,
+        full=full,
+        features=cells.encoder_input(None if full else batch.nodes),
+        edge_index=edge_index,
+        edge_weight=edge_weight,
+        smoothness=graph,
+    )
+
+
+class DeviceBatches:
+    """Device tensors of the plan's batches: the full batch is built once, mini-batches at each use."""
+
+    def __init__(self, plan: BatchPlan, cells: CellFeatures) -> None:
+        self.plan, self.cells = plan, cells
+        self._full = device_batch(plan.batches[0], cells, full=True, smoothness=True) if plan.full_batch else None
+
+    def get(self, batch: GraphBatch, *, smoothness: bool = True) -> DeviceBatch:
+        """The tensors of ``batch`` (its seeds' smoothness graph too, unless ``smoothness=False``)."""
+        return self._full or device_batch(batch, self.cells, full=False, smoothness=smoothness)

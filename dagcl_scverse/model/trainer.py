@@ -18,17 +18,17 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses, schedules
-from .batches import BatchPlan, GraphBatch
+from .batches import BatchPlan, DeviceBatch, DeviceBatches
 from .centre_init import SCALE_MAX_VALUE
 from .chunked_pca import principal_components
 from .config import TrainingConfig
 from .features import CellFeatures
 from .inference import infer, latent_statistics, state_dict_arrays
 from .kmeans import kmeans
+from .latent_bank import LatentBank, statistics
 from .module import DAGCLModule
 from .restarts import most_modular_partition
 from .sinkhorn import sinkhorn_balance
-from .smoothness_graph import SmoothnessGraph
 from .world import World
 
 HISTORY_SCALARS = (
@@ -87,45 +87,6 @@ class TrainingResult:
     #: wall seconds per epoch of the training pass (``"epoch_seconds"``) and of the one-off work
     #: before it (``"one_off_seconds"``: initial partition and centre fit, global target refreshes)
     timings: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-class _LatentBank:
-    """The latest embedding of every cell, and its first and second moments, kept current step by step.
-
-    A mini-batch of nearby cells is no sample of all cells: statistics of the batch alone
-    (its standardisation, the correlation of latent dimensions) describe one neighbourhood.
-    Mini-batch steps use the moments of every cell's most recent embedding instead, with the
-    batch's own rows substituted (and differentiable); each step then stores its seeds' rows
-    and moves the sums, summed over the processes, by the difference.
-    """
-
-    def __init__(self, z: torch.Tensor) -> None:
-        self.z = z.detach().clone()
-        z64 = self.z.double()
-        self.total = z64.sum(0)
-        self.outer = z64.T @ z64
-
-    def moments(self, seeds: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean ``(d,)`` and second moment ``(d, d)`` over every cell, with ``z`` as the seeds' rows."""
-        old, new = self.z[seeds].double(), z.double()
-        n = self.z.shape[0]
-        return (self.total - old.sum(0) + new.sum(0)) / n, (self.outer - old.T @ old + new.T @ new) / n
-
-    def update(self, seeds: torch.Tensor, z: torch.Tensor, world: World) -> None:
-        """Store the seeds' new rows ``z``."""
-        old, new = self.z[seeds].double(), z.detach().double()
-        d = new.shape[1]
-        delta = torch.cat([(new.sum(0) - old.sum(0))[None], new.T @ new - old.T @ old])
-        world.sum_(delta)
-        self.total += delta[0]
-        self.outer += delta[1 : d + 1]
-        self.z[seeds] = z.detach()
-
-
-def _statistics(mean: torch.Tensor, second: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and (biased) standard deviation per dimension, detached, from the moments."""
-    std = (torch.diagonal(second) - mean.pow(2)).clamp_min(0.0).sqrt()
-    return mean.detach().to(dtype), std.detach().to(dtype)
 
 
 @dataclass
@@ -280,68 +241,20 @@ def _curriculum_mask(p: torch.Tensor, share: float) -> torch.Tensor:
     return mask
 
 
-@dataclass
-class _DeviceBatch:
-    """A batch's tensors on the training device."""
-
-    seeds: torch.Tensor
-    seed_ids: np.ndarray
-    n_seeds: int
-    full: bool
-    features: object
-    edge_index: torch.Tensor
-    edge_weight: torch.Tensor
-    smoothness: SmoothnessGraph | None = None
-    #: a mini-batch's standardisation, set by its representation losses (see _LatentBank)
-    latent_mean: torch.Tensor | None = None
-    latent_std: torch.Tensor | None = None
-
-
-def _device_batch(batch: GraphBatch, cells: CellFeatures, *, full: bool, smoothness: bool) -> _DeviceBatch:
-    device = cells.device
-    edge_index = torch.as_tensor(batch.edge_index, dtype=torch.long, device=device)
-    edge_weight = torch.as_tensor(batch.edge_weight, dtype=torch.float32, device=device)
-    graph = None
-    if smoothness:  # over the edges between seeds: the context cells have no embedding of their own
-        inside = edge_index[0] < batch.n_seeds
-        graph = SmoothnessGraph.from_edges(edge_index[:, inside], edge_weight[inside], batch.n_seeds)
-    return _DeviceBatch(
-        seeds=torch.as_tensor(batch.seeds, device=device),
-        seed_ids=batch.seeds,
-        n_seeds=batch.n_seeds,
-        full=full,
-        features=cells.encoder_input(None if full else batch.nodes),
-        edge_index=edge_index,
-        edge_weight=edge_weight,
-        smoothness=graph,
-    )
-
-
-class _Batches:
-    """Device tensors of the plan's batches: the full batch is built once, mini-batches at each use."""
-
-    def __init__(self, plan: BatchPlan, cells: CellFeatures) -> None:
-        self.plan, self.cells = plan, cells
-        self._full = _device_batch(plan.batches[0], cells, full=True, smoothness=True) if plan.full_batch else None
-
-    def get(self, batch: GraphBatch, *, smoothness: bool = True) -> _DeviceBatch:
-        return self._full or _device_batch(batch, self.cells, full=False, smoothness=smoothness)
-
-
-def _encode(model: DAGCLModule, batch: _DeviceBatch, agg: float, cap: float) -> torch.Tensor:
+def _encode(model: DAGCLModule, batch: DeviceBatch, agg: float, cap: float) -> torch.Tensor:
     z = model.encode(batch.features, batch.edge_index, batch.edge_weight, aggregation=agg, capacity=cap)
     return z[: batch.n_seeds]
 
 
-def _soft_assign(model, z: torch.Tensor, batch: _DeviceBatch) -> torch.Tensor:
+def _soft_assign(model, z: torch.Tensor, batch: DeviceBatch) -> torch.Tensor:
     # the full batch standardises with its own statistics (with gradients); a mini-batch with
-    # those of every cell's latest embedding (see _LatentBank)
+    # those of every cell's latest embedding (see LatentBank)
     if batch.full:
         return model.soft_assign(z)
     return model.soft_assign(z, mean=batch.latent_mean, std=batch.latent_std)
 
 
-def _representation_losses(run, z: torch.Tensor, batch: _DeviceBatch, weight_smoothness: float):
+def _representation_losses(run, z: torch.Tensor, batch: DeviceBatch, weight_smoothness: float):
     """Total and parts of the representation losses: reconstruction of a seeded subset, decorrelation, smoothness.
 
     A mini-batch measures decorrelation and standardises for smoothness (and for its soft
@@ -350,24 +263,24 @@ def _representation_losses(run, z: torch.Tensor, batch: _DeviceBatch, weight_smo
     config = run.config
     recon_idx = torch.randperm(batch.n_seeds, generator=run.generator)[: config.recon_cells]
     target = run.cells.dense_rows(batch.seed_ids[recon_idx.numpy()])
-    recon = losses.reconstruction(model_decode(run.model, z, recon_idx), target)
+    recon = losses.reconstruction(_decode_rows(run.model, z, recon_idx), target)
     if batch.full:
         decor, smooth = losses.decorrelation(z), losses.graph_smoothness(z, batch.smoothness)
     else:
         mean, second = run.bank.moments(batch.seeds, z)
-        batch.latent_mean, batch.latent_std = _statistics(mean, second, z.dtype)
+        batch.latent_mean, batch.latent_std = statistics(mean, second, z.dtype)
         decor = losses.decorrelation_from_moments(mean, second).to(z.dtype)
         smooth = losses.graph_smoothness(z, batch.smoothness, mean=batch.latent_mean, std=batch.latent_std)
     total = recon + config.weight_decorrelation * decor + weight_smoothness * smooth
     return total, recon, decor, smooth
 
 
-def model_decode(model: DAGCLModule, z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+def _decode_rows(model: DAGCLModule, z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Reconstruction of the cells ``rows`` of the batch embedding ``z``."""
     return model.decode(torch.index_select(z, 0, rows.to(z.device)))
 
 
-def _global_embedding(model, batches: _Batches, world: World, agg: float, cap: float) -> torch.Tensor:
+def _global_embedding(model, batches: DeviceBatches, world: World, agg: float, cap: float) -> torch.Tensor:
     """The embedding ``(n, latent)`` of every cell, each encoded by the process whose shard holds it."""
     z_all = None
     for batch in batches.plan.batches:
@@ -389,20 +302,20 @@ class _Run:
     model: DAGCLModule
     optimiser: torch.optim.Optimizer
     cells: CellFeatures
-    batches: _Batches
+    batches: DeviceBatches
     world: World
     config: TrainingConfig
     generator: torch.Generator
     steps_taken: int = 0
     timings: dict[str, np.ndarray] = field(default_factory=dict)
-    bank: _LatentBank | None = None
+    bank: LatentBank | None = None
 
     def reset_bank(self, z: torch.Tensor) -> None:
         """Start the bank of latest embeddings from a global pass (mini-batches only)."""
         if not self.batches.plan.full_batch:
-            self.bank = _LatentBank(z)
+            self.bank = LatentBank(z)
 
-    def step(self, loss: torch.Tensor, epoch: int, batch: _DeviceBatch, z: torch.Tensor) -> None:
+    def step(self, loss: torch.Tensor, epoch: int, batch: DeviceBatch, z: torch.Tensor) -> None:
         """Backpropagate ``loss``, average the gradients over the processes, update."""
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
@@ -623,7 +536,7 @@ def train(
         ).to(device)  # fmt: skip
         world.broadcast_parameters(model)
         run = _Run(
-            model, torch.optim.Adam(model.parameters(), lr=config.lr), cells, _Batches(plan, cells), world, config,
+            model, torch.optim.Adam(model.parameters(), lr=config.lr), cells, DeviceBatches(plan, cells), world, config,
             torch.Generator().manual_seed(config.random_state),
         )  # fmt: skip
         history = {name: np.full(total_epochs, np.nan) for name in HISTORY_SCALARS}
