@@ -55,7 +55,7 @@ def test_writes_exactly_the_documented_keys(pancreas):
     assert np.isfinite(pancreas.obsm["X_dagcl"]).all()
 
     uns = pancreas.uns["dagcl"]
-    assert set(uns) == {"params", "history", "stages", "initial_labels", "model"}
+    assert set(uns) == {"params", "history", "stages", "initial_labels", "model", "timings"}
     initial = uns["initial_labels"]
     assert initial.shape == (pancreas.n_obs,) and initial.dtype.kind == "i"
     assert 0 <= initial.min() and initial.max() < 6

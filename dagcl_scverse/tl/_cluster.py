@@ -117,15 +117,13 @@ def cluster(
     adata
         Annotated data matrix with a neighbour graph (``sc.pp.neighbors``).
     n_clusters
-        Number of clusters. ``None`` estimates it with Leiden (igraph flavour, resolution 1)
-        on the same graph.
+        Number of clusters; ``None`` estimates it with Leiden (igraph, resolution 1) on the graph.
     layer
         Use ``adata.layers[layer]`` as features instead of ``adata.X``.
     use_rep
         Use ``adata.obsm[use_rep]`` as features (e.g. ``"X_pca"``).
     neighbors_key
-        Where to find the graph: ``adata.uns[neighbors_key]["connectivities_key"]``
-        (default ``"neighbors"``).
+        The graph is ``adata.uns[neighbors_key]["connectivities_key"]`` (default ``"neighbors"``).
     obsp
         Use ``adata.obsp[obsp]`` as the graph; exclusive with ``neighbors_key``.
     key_added
@@ -135,33 +133,27 @@ def cluster(
     pretrain_epochs
         Pre-training epochs; ``None`` picks a size-aware default.
     batch_size
-        Seed cells per optimisation step (an epoch is one pass over all cells); ``None`` trains
-        full-batch up to 20,000 cells and in batches of 8,192 above. See "Large data sets".
+        Seed cells per step (an epoch is one pass over all cells); ``None``: full-batch up to
+        20,000 cells, batches of 8,192 above.
     nproc
-        Train data-parallel in this many processes on this machine (torch.distributed, gloo
-        on CPU); inside an initialised process group (``torchrun``) its size is used instead.
+        Train data-parallel in this many processes here (torch.distributed); within torchrun, its size.
     lr
         Adam learning rate.
     schedule
-        Shape of the KL weight over self-training: ``"linear"``, ``"convex"``, ``"concave"``,
-        ``"composite"`` or ``"constant"`` (no schedule).
+        KL weight over self-training: ``"linear"``, ``"convex"``, ``"concave"``, ``"composite"``, ``"constant"``.
     dynamic_attention
-        Grow aggregation strength and channel capacity with training and learn the attention
-        temperature; ``False`` gives a static attention layer.
+        Grow aggregation and channel capacity, learn the attention temperature (``False``: static).
     curriculum
         Let only the most confident, growing share of cells drive the KL term.
     balance
         Balance targets with Sinkhorn optimal transport toward the estimated cluster sizes.
     stages
-        Number of snapshots of embedding and labels over self-training kept for
-        ``dagcl.pl.stages`` (0 keeps none).
+        Snapshots of embedding and labels over self-training for ``dagcl.pl.stages`` (0: none).
     random_state
         Seed (0 to 2**32 - 1); the same seed gives the same labels and embedding on CPU.
     deterministic
-        On CUDA, use deterministic kernels (``torch.use_deterministic_algorithms``) during
-        training, so that repeated runs on the same GPU give the same result, at some cost
-        in speed. The previous torch setting is restored afterwards. CPU runs are
-        deterministic anyway.
+        On CUDA, train with deterministic kernels (``torch.use_deterministic_algorithms``, restored
+        afterwards): repeated runs on one GPU agree, at some cost in speed. CPU runs always do.
     accelerator
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"gpu"``.
     progress_bar
@@ -184,13 +176,9 @@ def cluster(
     ``adata.obsm[key_added + "_proba"]``
         Soft assignments (cells x n_clusters, columns in label order, rows sum to 1).
     ``adata.uns[key_added]``
-        ``params`` (resolved settings and versions), ``history`` (per-epoch traces),
-        ``initial_labels`` (the initial partition the centres were fitted to), ``stages``
-        (snapshots, when ``stages > 0``) and ``model``: what :func:`dagcl_scverse.tl.ingest`
-        needs to map new cells onto this clustering (settings, weights and centres, the latent
-        statistics of the assignment, the feature genes, the normalisation and PCA assumed and
-        ``n_neighbors``); a run on ``use_rep``, or without a PCA of its features, stores
-        ``{"available": False, "reason": ...}`` instead.
+        ``params`` (resolved settings, versions), ``history`` (per-epoch traces), ``initial_labels``,
+        ``stages`` (when ``stages > 0``), ``timings`` (seconds per epoch) and ``model`` (what
+        :func:`dagcl_scverse.tl.ingest` reads; ``{"available": False, ...}`` after ``use_rep``).
 
     Examples
     --------
