@@ -98,3 +98,19 @@ def test_shipped_data_match_the_dense_scaled_pca_to_1e4():
     _assert_equal_up_to_sign(scores, _exact_scores(matrix.toarray(), 30, 10.0), 1e-4)
     # the sign convention: each component's largest loading is positive, whatever the input's layout
     np.testing.assert_allclose(principal_components(matrix.toarray(), 30, scale_max=10.0), scores, atol=1e-3)
+
+
+def test_above_fit_cells_the_covariance_of_a_seeded_subsample_gives_nearly_the_same_components(monkeypatch):
+    rng = np.random.default_rng(3)
+    groups = rng.integers(3, size=2000)
+    dense = (rng.random((2000, 60)) < 0.1) * rng.gamma(2.0, 1.0, (2000, 60))
+    dense[:, :20] += 3.0 * (groups[:, None] == np.arange(20)[None, :] % 3)
+    matrix = sp.csr_matrix(dense, dtype=np.float32)
+    exact = principal_components(matrix, n_components=2, scale_max=10.0)
+    monkeypatch.setattr(chunked_pca, "FIT_CELLS", 500)
+    subsampled = principal_components(matrix, n_components=2, scale_max=10.0, seed=0)
+    assert not np.allclose(subsampled, exact, atol=1e-4)  # the subsample was used
+    # the same plane (the two group-separating components may rotate within it)
+    fitted = subsampled @ np.linalg.lstsq(subsampled, exact, rcond=None)[0]
+    assert (1 - ((exact - fitted) ** 2).sum(0) / ((exact - exact.mean(0)) ** 2).sum(0)).min() > 0.99
+    np.testing.assert_array_equal(principal_components(matrix, n_components=2, scale_max=10.0, seed=0), subsampled)

@@ -1,5 +1,6 @@
 """Data-parallel training with torch.distributed (gloo, 2 processes on this CPU machine)."""
 
+import os
 import time
 
 import numpy as np
@@ -47,3 +48,24 @@ def test_a_failing_rank_stops_the_run_naming_it_and_nothing_is_written(pancreas_
     assert time.monotonic() - start < 120
     assert "rank 1 of 2" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_same_entry_point_runs_under_torchrun(pancreas_file, tmp_path):
+    """`torchrun --standalone --nproc-per-node 2`: rank 0 reads and writes, both ranks train, WORLD_SIZE is read."""
+    import subprocess
+    import sys
+
+    import anndata as ad
+
+    out = tmp_path / "result.h5ad"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "dagcl_scverse.cli", "train", "--data", str(pancreas_file), "--n-clusters", "13",
+        "--epochs", "20", "--no-markers", "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("2 processes") == 1  # only rank 0 reports
+    assert ad.read_h5ad(out).uns["dagcl"]["params"]["world_size"] == 2

@@ -31,7 +31,7 @@ def test_gene_features_reach_the_encoder_as_csr_whatever_their_density():
         features = cells.encoder_input()
         assert isinstance(features, SparseFeatures)
         assert torch.equal(features.matrix.to_dense(), x)
-        assert torch.equal(features.transpose.to_dense(), x.T)
+        assert torch.equal(features.transpose_times(torch.eye(x.shape[0])), x.T)
         rows = np.array([3, 0, 7])
         assert torch.equal(cells.encoder_input(rows).matrix.to_dense(), x[rows])
         assert torch.equal(cells.dense_rows(rows), x[rows])
@@ -73,6 +73,20 @@ def test_sparse_input_gradients_are_reproducible_with_two_threads():
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(grads[0], grads[1]) and torch.equal(grads[0], grads[2])
+
+
+def test_the_cpu_weight_gradient_split_over_threads_equals_the_plain_product():
+    x = _sparse_features(n=3000, f=50, density=0.05)
+    grad = torch.randn(3000, 8, generator=torch.Generator().manual_seed(0))
+    features = SparseFeatures.from_scipy(sp.csr_matrix(x.numpy()))
+    assert features.host is not None and features.transpose is None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        split = features.transpose_times(grad)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(split, x.T @ grad)
 
 
 def test_sparse_linear_passes_gradcheck():

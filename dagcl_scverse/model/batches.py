@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
+from .attention_aggregate import SortedGraph
 from .features import CellFeatures
 from .smoothness_graph import SmoothnessGraph
 
@@ -107,7 +108,7 @@ def make_batch(incoming: sp.csr_matrix, seeds: np.ndarray, position: np.ndarray)
     return GraphBatch(
         nodes=np.concatenate([seeds, context]).astype(np.int64),
         n_seeds=int(seeds.size),
-        edge_index=edge_index.astype(np.int64),
+        edge_index=edge_index.astype(np.int32 if position.size < 2**31 else np.int64),
         edge_weight=rows.data.astype(np.float32),
     )
 
@@ -179,6 +180,30 @@ class BatchPlan:
         return [self.batches[i] for i in order]
 
 
+@dataclass(frozen=True)
+class DeviceGraph:
+    """A batch's edges on the training device, sorted once for the attention layer and the smoothness loss."""
+
+    edge_index: torch.Tensor
+    edge_weight: torch.Tensor
+    sorted: SortedGraph
+    #: the edges between seeds (context cells have no embedding of their own to smooth)
+    smoothness: SmoothnessGraph
+
+    @classmethod
+    def from_batch(cls, batch: GraphBatch, device: torch.device) -> DeviceGraph:
+        """The edges of ``batch`` on ``device``."""
+        edge_index = torch.as_tensor(batch.edge_index, dtype=torch.long, device=device)
+        edge_weight = torch.as_tensor(batch.edge_weight, dtype=torch.float32, device=device)
+        inside = edge_index[0] < batch.n_seeds
+        return cls(
+            edge_index=edge_index,
+            edge_weight=edge_weight,
+            sorted=SortedGraph.from_edge_index(edge_index, batch.nodes.size),
+            smoothness=SmoothnessGraph.from_edges(edge_index[:, inside], edge_weight[inside], batch.n_seeds),
+        )
+
+
 @dataclass
 class DeviceBatch:
     """A batch's tensors on the training device (``seed_ids``: the seeds' global ids on the host)."""
@@ -188,42 +213,39 @@ class DeviceBatch:
     n_seeds: int
     full: bool
     features: object
-    edge_index: torch.Tensor
-    edge_weight: torch.Tensor
-    smoothness: SmoothnessGraph | None = None
+    graph: DeviceGraph
     #: a mini-batch's standardisation, set by its representation losses (see LatentBank)
     latent_mean: torch.Tensor | None = None
     latent_std: torch.Tensor | None = None
 
 
-def device_batch(batch: GraphBatch, cells: CellFeatures, *, full: bool, smoothness: bool) -> DeviceBatch:
-    """The tensors of ``batch`` on the cells' device; ``full`` marks the batch of every cell and the whole graph."""
-    device = cells.device
-    edge_index = torch.as_tensor(batch.edge_index, dtype=torch.long, device=device)
-    edge_weight = torch.as_tensor(batch.edge_weight, dtype=torch.float32, device=device)
-    graph = None
-    if smoothness:  # over the edges between seeds: the context cells have no embedding of their own
-        inside = edge_index[0] < batch.n_seeds
-        graph = SmoothnessGraph.from_edges(edge_index[:, inside], edge_weight[inside], batch.n_seeds)
-    return DeviceBatch(
-        seeds=torch.as_tensor(batch.seeds, device=device),
-        seed_ids=batch.seeds,
-        n_seeds=batch.n_seeds,
-        full=full,
-        features=cells.encoder_input(None if full else batch.nodes),
-        edge_index=edge_index,
-        edge_weight=edge_weight,
-        smoothness=graph,
-    )
-
-
 class DeviceBatches:
-    """Device tensors of the plan's batches: the full batch is built once, mini-batches at each use."""
+    """Device tensors of the plan's batches.
+
+    Each batch's graph is built once (the edges are a small share of the features' size); a
+    mini-batch's features are copied to the device at each use, so that only one batch of
+    them is ever held there; the full batch keeps its features.
+    """
 
     def __init__(self, plan: BatchPlan, cells: CellFeatures) -> None:
         self.plan, self.cells = plan, cells
-        self._full = device_batch(plan.batches[0], cells, full=True, smoothness=True) if plan.full_batch else None
+        self._graphs: dict[int, DeviceGraph] = {}
+        self._full = self._device_batch(plan.batches[0]) if plan.full_batch else None
 
-    def get(self, batch: GraphBatch, *, smoothness: bool = True) -> DeviceBatch:
-        """The tensors of ``batch`` (its seeds' smoothness graph too, unless ``smoothness=False``)."""
-        return self._full or device_batch(batch, self.cells, full=False, smoothness=smoothness)
+    def get(self, batch: GraphBatch) -> DeviceBatch:
+        """The tensors of ``batch``, one of ``plan.batches``."""
+        return self._full or self._device_batch(batch)
+
+    def _device_batch(self, batch: GraphBatch) -> DeviceBatch:
+        graph = self._graphs.get(id(batch))
+        if graph is None:
+            graph = self._graphs[id(batch)] = DeviceGraph.from_batch(batch, self.cells.device)
+        full = self.plan.full_batch
+        return DeviceBatch(
+            seeds=torch.as_tensor(batch.seeds, device=self.cells.device),
+            seed_ids=batch.seeds,
+            n_seeds=batch.n_seeds,
+            full=full,
+            features=self.cells.encoder_input(None if full else batch.nodes),
+            graph=graph,
+        )

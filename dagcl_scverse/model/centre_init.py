@@ -17,6 +17,8 @@ from .kmeans import kmeans
 MICRO_CLUSTERS = 200
 #: above this many cells the micro-cluster centres are fitted on a subsample of this size
 MICRO_FIT_CELLS = 20_000
+#: cells whose distances to the micro-cluster centres are held at once
+NEAREST_CHUNK = 50_000
 #: features are standardised and clipped at this value before the PCA of the initial partition
 #: (``sc.pp.scale``'s ``max_value``, as in scanpy's and Seurat's standard workflows; see ``chunked_pca``)
 SCALE_MAX_VALUE = 10.0
@@ -72,7 +74,8 @@ def _micro_clusters(u: Tensor, m: int, seed: int) -> Tensor:
     generator = torch.Generator().manual_seed(seed)
     subsample = torch.randperm(n, generator=generator)[:MICRO_FIT_CELLS].to(u.device)
     centres, _ = kmeans(u[subsample], m, seed=seed, n_init=1)
-    return torch.cdist(u, centres).argmin(1)  # ok-dense: cells x micro-clusters
+    # ok-dense: a chunk of cells x micro-clusters at a time
+    return torch.cat([torch.cdist(u[i : i + NEAREST_CHUNK], centres).argmin(1) for i in range(0, n, NEAREST_CHUNK)])
 
 
 def initial_centres(z: Tensor, k: int, *, space: Tensor | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .attention_aggregate import SortedGraph
 from .module import DAGCLModule
 from .sparse_input import SparseFeatures
 
@@ -37,6 +38,7 @@ def infer(
     capacity: float,
     latent_mean: Tensor | None = None,
     latent_std: Tensor | None = None,
+    graph: SortedGraph | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Embedding and soft assignments of cells over their edges, without gradients.
 
@@ -56,6 +58,8 @@ def infer(
     latent_mean, latent_std
         ``(latent,)`` statistics to standardise the embedding with before the assignment (see
         :func:`latent_statistics`); ``None`` uses those of this batch of nodes, as training does.
+    graph
+        ``edge_index`` already sorted (:meth:`SortedGraph.from_edge_index`), if the caller keeps it.
 
     Returns
     -------
@@ -65,7 +69,9 @@ def infer(
     module.eval()
     try:
         with torch.no_grad():
-            z = module.encode(features, edge_index, edge_weight, aggregation=aggregation, capacity=capacity)
+            z = module.encode(
+                features, edge_index, edge_weight, aggregation=aggregation, capacity=capacity, graph=graph
+            )
             q = module.soft_assign(z, mean=latent_mean, std=latent_std)
     finally:
         module.train(was_training)

@@ -96,8 +96,13 @@ class DynamicGraphAttention(MessagePassing):
         aggregation: float = 1.0,
         capacity: float = 1.0,
         return_attention: bool = False,
+        graph: SortedGraph | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
-        """Mix each node's projection with its attention-weighted in-neighbours (see the class docstring)."""
+        """Mix each node's projection with its attention-weighted in-neighbours (see the class docstring).
+
+        ``graph`` is ``edge_index`` already sorted (:meth:`SortedGraph.from_edge_index`), for
+        callers that keep the sorted edges of several graphs.
+        """
         h = self.lin(x)
         src, dst = edge_index[0], edge_index[1]
         # index_select rather than advanced indexing: its backward is deterministic on CPU
@@ -107,7 +112,7 @@ class DynamicGraphAttention(MessagePassing):
         if edge_weight is not None:
             logits = logits + torch.log(edge_weight.clamp_min(1e-12))
         alpha = softmax(logits, dst, num_nodes=x.shape[0])
-        graph = self._sorted_graph(edge_index, x.shape[0])
+        graph = self._sorted_graph(edge_index, x.shape[0]) if graph is None else graph
         neighbours = self.message_and_aggregate(graph, h, torch.index_select(alpha, 0, graph.order))
         out = (1.0 - aggregation) * h + aggregation * neighbours + self.bias
         out = out * self.channel_gate(capacity)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .attention_aggregate import SortedGraph
 from .layers import DynamicGraphAttention
 from .sparse_input import SparseFeatures, sparse_linear
 
@@ -58,14 +59,18 @@ class DAGCLModule(nn.Module):
         *,
         aggregation: float,
         capacity: float,
+        graph: SortedGraph | None = None,
     ) -> Tensor:
-        """Embedding ``(n, latent)`` of features ``x`` (dense, or :class:`SparseFeatures`) over the graph."""
+        """Embedding ``(n, latent)`` of features ``x`` (dense, or :class:`SparseFeatures`) over the graph.
+
+        ``graph``: ``edge_index`` already sorted, passed to the attention layer.
+        """
         if isinstance(x, SparseFeatures):
             linear, activation = self.input[0], self.input[1]
             h = activation(sparse_linear(x, linear.weight, linear.bias))
         else:
             h = self.input(x)
-        h = self.attention(h, edge_index, edge_weight, aggregation=aggregation, capacity=capacity)
+        h = self.attention(h, edge_index, edge_weight, aggregation=aggregation, capacity=capacity, graph=graph)
         return self.to_latent(h)
 
     def decode(self, z: Tensor) -> Tensor:

@@ -45,16 +45,20 @@ def sinkhorn_balance(
     With ``return_potential``, the tuple ``(plan, column_potential)``.
     """
     n = log_q.shape[0]
-    log_kernel = sharpen * log_q
-    log_cols = torch.log(column_marginals.to(log_q) * n)
-    g = torch.zeros_like(log_cols) if column_potential is None else column_potential.to(log_cols)
-    f = -torch.logsumexp(log_kernel + g, dim=1, keepdim=True)
+    # in scaled form, plan = a * kernel * b with each kernel row's largest entry 1: the
+    # iterations are then matrix-vector products, several times faster than log-sum-exps over
+    # the cells (float64 keeps the scalings of rarely chosen clusters finite)
+    log_kernel = sharpen * log_q.double()
+    kernel = torch.exp(log_kernel - log_kernel.max(1, keepdim=True).values)
+    cols = column_marginals.to(kernel) * n
+    g = torch.zeros_like(cols) if column_potential is None else column_potential.to(kernel)
+    b = torch.exp(g - g.max())
+    a = 1.0 / (kernel @ b)
     for _ in range(max_iter):
-        g = log_cols - torch.logsumexp(log_kernel + f, dim=0)
-        f_next = -torch.logsumexp(log_kernel + g, dim=1, keepdim=True)
-        # the rows of the current plan exp(K + f + g) sum to exp(f - f_next)
-        if torch.expm1(f - f_next).abs().max() < tol:
+        b = cols / (kernel.T @ a)
+        row_sums = a * (kernel @ b)
+        if (row_sums - 1.0).abs().max() < tol:
             break
-        f = f_next
-    plan = torch.exp(log_kernel + f + g)
-    return (plan, g) if return_potential else plan
+        a = a / row_sums
+    plan = (a[:, None] * kernel * b[None, :]).to(log_q.dtype)
+    return (plan, torch.log(b).to(log_q.dtype)) if return_potential else plan

@@ -1,19 +1,24 @@
-"""Sparse features for the encoder's input layer: a CSR matrix and its transpose, built once.
+"""Sparse features for the encoder's input layer: a CSR matrix, and what its weight gradient needs.
 
-Log-normalised expression of highly variable genes is mostly zeros (1-7 % non-zero in the
+Log-normalised expression of highly variable genes is mostly zeros (1-8 % non-zero in the
 benchmark data), so the input layer ``x @ W.T + b`` is cheaper as a sparse-dense product. Its
-weight gradient needs ``x.T @ grad``; torch's own backward converts ``x.T`` to CSR at every
-step, which cost more than the product itself, so the transpose is kept here instead.
+weight gradient needs ``x.T @ grad``. Torch's own backward converts ``x.T`` to CSR at every
+step; on CUDA the transpose is therefore built once with the features. On the CPU even a stored
+transpose is slow (each of its entries reads a random row of ``grad``), so there the product
+runs in scipy over the cells' own rows, which scatter into the small ``(f, h)`` result instead,
+split over torch's threads (scipy releases the GIL): 3-6 times faster at 34,000 cells.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import Tensor
 
@@ -32,10 +37,12 @@ def _csr(x: Tensor) -> Tensor:
 
 
 def _scipy_csr(matrix, device) -> Tensor:
+    # scipy's own index arrays, without a copy, in one dtype (crow and col must agree)
+    dtype = np.result_type(matrix.indptr, matrix.indices)
     with csr_beta_warning_silenced():
         return torch.sparse_csr_tensor(
-            torch.from_numpy(matrix.indptr.astype(np.int64)),
-            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(matrix.indptr.astype(dtype, copy=False)),
+            torch.from_numpy(matrix.indices.astype(dtype, copy=False)),
             torch.from_numpy(matrix.data.astype(np.float32, copy=False)),
             matrix.shape,
             check_invariants=False,
@@ -44,10 +51,11 @@ def _scipy_csr(matrix, device) -> Tensor:
 
 @dataclass(frozen=True)
 class SparseFeatures:
-    """Features ``(n, f)`` as CSR, with the ``(f, n)`` transpose as CSR."""
+    """Features ``(n, f)`` as torch CSR, with either the scipy matrix (CPU) or the ``(f, n)`` transpose as CSR."""
 
     matrix: Tensor
-    transpose: Tensor
+    transpose: Tensor | None = None
+    host: sp.csr_matrix | None = None
 
     @classmethod
     def from_dense(cls, x: Tensor) -> SparseFeatures:
@@ -59,13 +67,42 @@ class SparseFeatures:
     @classmethod
     def from_scipy(cls, matrix, device: torch.device | str = "cpu") -> SparseFeatures:
         """A scipy sparse ``(n, f)`` matrix as float32 CSR on ``device``, never densified."""
-        matrix = matrix.tocsr()
+        matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        if torch.device(device).type == "cpu":
+            return cls(matrix=_scipy_csr(matrix, device), host=matrix)
         return cls(matrix=_scipy_csr(matrix, device), transpose=_scipy_csr(matrix.T.tocsr(), device))
 
     @property
     def shape(self) -> torch.Size:
         """``(n, f)``."""
         return self.matrix.shape
+
+    def transpose_times(self, grad: Tensor) -> Tensor:
+        """``x.T @ grad``, ``(f, h)`` for ``grad`` ``(n, h)``."""
+        if self.host is None:
+            return self.transpose @ grad
+        return torch.from_numpy(_host_transpose_times(self.host, grad.detach().numpy()))
+
+
+def _host_transpose_times(matrix: sp.csr_matrix, grad: np.ndarray) -> np.ndarray:
+    """``matrix.T @ grad`` in scipy, its rows split into one part per torch thread, summed in order."""
+    n = matrix.shape[0]
+    parts = min(torch.get_num_threads(), max(1, n // 1_000))
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+    pieces = [(_row_range(matrix, lo, hi), grad[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    if parts == 1:
+        return np.asarray(matrix.T @ grad, dtype=np.float32)
+    with ThreadPoolExecutor(parts) as pool:
+        products = list(pool.map(lambda piece: piece[0].T @ piece[1], pieces))
+    return np.asarray(sum(products), dtype=np.float32)
+
+
+def _row_range(matrix: sp.csr_matrix, lo: int, hi: int) -> sp.csr_matrix:
+    """Rows ``lo:hi`` of ``matrix`` as views of its arrays (scipy's slicing copies them)."""
+    start, stop = matrix.indptr[lo], matrix.indptr[hi]
+    indptr = matrix.indptr[lo : hi + 1] - start
+    shape = (hi - lo, matrix.shape[1])
+    return sp.csr_matrix((matrix.data[start:stop], matrix.indices[start:stop], indptr), shape=shape, copy=False)
 
 
 class _SparseLinear(torch.autograd.Function):
@@ -76,7 +113,7 @@ class _SparseLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        grad_weight = (ctx.features.transpose @ grad).T if ctx.needs_input_grad[0] else None
+        grad_weight = ctx.features.transpose_times(grad).T.to(grad.dtype) if ctx.needs_input_grad[0] else None
         grad_bias = grad.sum(0) if ctx.needs_input_grad[1] else None
         return grad_weight, grad_bias, None
 

@@ -51,8 +51,9 @@ LOSS_SCALARS = ("loss_total", "loss_recon", "loss_decorrelation", "loss_smoothne
 
 #: Adam step size when fitting the centres to the initial partition
 CENTRE_FIT_LR = 0.05
-#: above this many cells the centres are fitted to the initial partition on a seeded subsample
-CENTRE_FIT_CELLS = 50_000
+#: above this many cells the centres are fitted to the initial partition, and Sinkhorn's column
+#: scaling solved, on a seeded subsample of this size
+FIT_CELLS = 50_000
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -170,20 +171,26 @@ def _targets(
     config: TrainingConfig,
     column_potential: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Targets p and, when balancing, Sinkhorn's column potential to warm-start the next refresh."""
+    """Targets p and, when balancing, Sinkhorn's column potential to warm-start the next refresh.
+
+    The balanced targets are Sinkhorn's plan normalised per cell, which is ``q ** sharpen``
+    times the column scaling, renormalised: above ``FIT_CELLS`` cells that scaling is solved on
+    a seeded subsample of the cells and applied to every cell.
+    """
     sharpen = schedules.sharpening(t, end=config.sharpen_end)
-    if config.balance:
-        marginals = _marginals(proportions, config)
-        p, column_potential = sinkhorn_balance(
-            torch.log(q.clamp_min(1e-12)),
-            marginals,
-            sharpen=sharpen,
-            column_potential=column_potential,
-            return_potential=True,
-        )
-    else:
+    if not config.balance:
         p = q.pow(sharpen)
-    return p / p.sum(1, keepdim=True), column_potential
+        return p / p.sum(1, keepdim=True), column_potential
+    log_q = torch.log(q.clamp_min(1e-12))
+    fit = _fit_cells(q.shape[0], config.random_state)
+    _, column_potential = sinkhorn_balance(
+        log_q[fit],
+        _marginals(proportions, config),
+        sharpen=sharpen,
+        column_potential=column_potential,
+        return_potential=True,
+    )
+    return torch.softmax(sharpen * log_q + column_potential, dim=1), column_potential
 
 
 def _fit_centres(
@@ -216,10 +223,10 @@ def _fit_centres(
 
 
 def _fit_cells(n: int, seed: int) -> slice | torch.Tensor:
-    """The cells the centre fit reads: all of them, or a seeded subsample above ``CENTRE_FIT_CELLS``."""
-    if n <= CENTRE_FIT_CELLS:
+    """The cells the centre fit and Sinkhorn read: all of them, or a seeded subsample above ``FIT_CELLS``."""
+    if n <= FIT_CELLS:
         return slice(None)
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:CENTRE_FIT_CELLS]
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:FIT_CELLS]
 
 
 def _partition_space(init_space: str, cells: CellFeatures, zc: torch.Tensor, seed: int) -> torch.Tensor:
@@ -242,7 +249,10 @@ def _curriculum_mask(p: torch.Tensor, share: float) -> torch.Tensor:
 
 
 def _encode(model: DAGCLModule, batch: DeviceBatch, agg: float, cap: float) -> torch.Tensor:
-    z = model.encode(batch.features, batch.edge_index, batch.edge_weight, aggregation=agg, capacity=cap)
+    graph = batch.graph
+    z = model.encode(
+        batch.features, graph.edge_index, graph.edge_weight, aggregation=agg, capacity=cap, graph=graph.sorted
+    )
     return z[: batch.n_seeds]
 
 
@@ -265,12 +275,12 @@ def _representation_losses(run, z: torch.Tensor, batch: DeviceBatch, weight_smoo
     target = run.cells.dense_rows(batch.seed_ids[recon_idx.numpy()])
     recon = losses.reconstruction(_decode_rows(run.model, z, recon_idx), target)
     if batch.full:
-        decor, smooth = losses.decorrelation(z), losses.graph_smoothness(z, batch.smoothness)
+        decor, smooth = losses.decorrelation(z), losses.graph_smoothness(z, batch.graph.smoothness)
     else:
         mean, second = run.bank.moments(batch.seeds, z)
         batch.latent_mean, batch.latent_std = statistics(mean, second, z.dtype)
         decor = losses.decorrelation_from_moments(mean, second).to(z.dtype)
-        smooth = losses.graph_smoothness(z, batch.smoothness, mean=batch.latent_mean, std=batch.latent_std)
+        smooth = losses.graph_smoothness(z, batch.graph.smoothness, mean=batch.latent_mean, std=batch.latent_std)
     total = recon + config.weight_decorrelation * decor + weight_smoothness * smooth
     return total, recon, decor, smooth
 
@@ -284,14 +294,17 @@ def _global_embedding(model, batches: DeviceBatches, world: World, agg: float, c
     """The embedding ``(n, latent)`` of every cell, each encoded by the process whose shard holds it."""
     z_all = None
     for batch in batches.plan.batches:
-        device_batch = batches.get(batch, smoothness=False)
-        features, edge_index, edge_weight = device_batch.features, device_batch.edge_index, device_batch.edge_weight
-        z = infer(model, features, edge_index, edge_weight, aggregation=agg, capacity=cap)[0][: device_batch.n_seeds]
-        if device_batch.full:
+        on_device = batches.get(batch)
+        graph = on_device.graph
+        z = infer(
+            model, on_device.features, graph.edge_index, graph.edge_weight, aggregation=agg, capacity=cap,
+            graph=graph.sorted,
+        )[0][: on_device.n_seeds]  # fmt: skip
+        if on_device.full:
             return z
         if z_all is None:
             z_all = torch.zeros(batches.plan.n_cells, z.shape[1], dtype=z.dtype, device=z.device)
-        z_all[device_batch.seeds] = z
+        z_all[on_device.seeds] = z
     return world.sum_(z_all)
 
 

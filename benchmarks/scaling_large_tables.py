@@ -1,0 +1,108 @@
+"""Tables and the figure of ``benchmarks/scaling_large.py``, written into docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+
+import _common as c
+import numpy as np
+
+from dagcl_scverse.metrics import adjusted_rand_index
+
+
+def growth_exponent(rows: list[dict]) -> tuple[float, float]:
+    """Slope of log(seconds per epoch) on log(cells): fitted over every size, and between the end sizes."""
+    n = np.array([r["n_cells"] for r in rows], dtype=float)
+    spe = np.array([r["s_per_epoch"] for r in rows])
+    if len(n) < 2:
+        return float("nan"), float("nan")
+    return float(np.polyfit(np.log(n), np.log(spe), 1)[0]), float(np.log(spe[-1] / spe[0]) / np.log(n[-1] / n[0]))
+
+
+def _gb(mb: float) -> str:
+    return f"{mb / 1024:.2f}"
+
+
+def write_scaling(rows: list[dict], command: str) -> None:
+    """The scaling table, the growth exponent, the profile of the largest run, and the figure."""
+    c.RESULTS.mkdir(parents=True, exist_ok=True)
+    (c.RESULTS / "scaling_large.json").write_text(json.dumps(rows, indent=1))
+    table = c.markdown_table(
+        ["cells", "edges", "graph (s)", "tl.cluster (s)", "epochs", "batch (steps / epoch)", "s / epoch",
+         "one-off (s)", "peak RSS (GB)", "ARI", "edges inside a batch (median / min)", "context cells / seed"],
+        [
+            [f"{r['n_cells']:,}", f"{r['n_edges']:,}", f"{r.get('graph_s', float('nan')):.0f}",
+             f"{r['cluster_s']:.0f}", r["epochs"], f"{r['batch_size']:,} ({r['steps_per_epoch']})",
+             f"{r['s_per_epoch']:.2f}", f"{r['one_off_s']:.0f}", _gb(r["peak_rss_mb"]), f"{r['ari']:.3f}",
+             f"{r['inside_share_median']:.2f} / {r['inside_share_min']:.2f}", f"{r['context_per_seed']:.2f}"]
+            for r in rows
+        ],
+    )  # fmt: skip
+    fitted, ends = growth_exponent(rows)
+    text = [
+        f"Command: `{command}`\n", table,
+        f"\nGrowth exponent of the time per epoch: {fitted:.3f} (fitted over all sizes), {ends:.3f} "
+        f"(between {rows[0]['n_cells']:,} and {rows[-1]['n_cells']:,} cells).",
+    ]  # fmt: skip
+    profiled = next((r for r in rows if r["profile"]), None)
+    if profiled:
+        text += [
+            f"\nWhere the time of the {profiled['n_cells']:,}-cell run goes (cProfile, cumulative seconds; "
+            "nested entries are included in the ones above them):\n",
+            c.markdown_table(
+                ["function", "seconds", "share of tl.cluster"],
+                [[f"`{p['function']}`", f"{p['seconds']:.1f}", f"{p['seconds'] / profiled['cluster_s']:.0%}"]
+                 for p in profiled["profile"]],
+            ),
+        ]  # fmt: skip
+    c.write_section("scaling_large", "\n".join(text))
+    _figure(rows)
+
+
+def _figure(rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = np.array([r["n_cells"] for r in rows], dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
+    spe = np.array([r["s_per_epoch"] for r in rows])
+    axes[0].loglog(n, spe, "o-", color="#0072B2", label="measured")
+    axes[0].loglog(n, spe[0] * n / n[0], ":", color="grey", label="linear")
+    axes[0].set_xlabel("cells")
+    axes[0].set_ylabel("seconds per epoch")
+    axes[0].legend(frameon=False)
+    axes[1].loglog(n, [r["peak_rss_mb"] / 1024 for r in rows], "o-", color="#D55E00")
+    axes[1].set_xlabel("cells")
+    axes[1].set_ylabel("peak RSS (GB)")
+    fig.savefig(c.STATIC / "scaling_large.png", dpi=150)
+
+
+def write_batch_modes(pairs: list[tuple[dict, dict]], command: str) -> None:
+    """Full-batch against mini-batch training at each size."""
+    (c.RESULTS / "batch_modes.json").write_text(json.dumps(pairs, indent=1))
+    body = []
+    for full, mini in pairs:
+        for name, r in (("full-batch", full), (f"batches of {mini['batch_size']:,}", mini)):
+            body.append([f"{r['n_cells']:,}", name, r["steps_per_epoch"], f"{r['cluster_s']:.0f}",
+                         f"{r['s_per_epoch']:.2f}", _gb(r["peak_rss_mb"]), f"{r['ari']:.3f}"])  # fmt: skip
+    table = c.markdown_table(
+        ["cells", "training", "steps / epoch", "tl.cluster (s)", "s / epoch", "peak RSS (GB)", "ARI"], body
+    )
+    c.write_section("batch_modes", f"Command: `{command}`\n\n{table}")
+
+
+def write_nproc(one: dict, two: dict, labels_one, labels_two, command: str) -> None:
+    """One process against two."""
+    agreement = adjusted_rand_index(labels_one, labels_two)
+    (c.RESULTS / "nproc.json").write_text(json.dumps({"one": one, "two": two, "agreement": agreement}, indent=1))
+    body = [
+        [r["world_size"], f"{r['cluster_s']:.0f}", f"{r['s_per_epoch']:.2f}", _gb(r["peak_rss_mb"]), f"{r['ari']:.3f}"]
+        for r in (one, two)
+    ]
+    table = c.markdown_table(["processes", "tl.cluster (s)", "s / epoch", "peak RSS of the parent (GB)", "ARI"], body)
+    c.write_section(
+        "nproc",
+        f"Command: `{command}`, {one['n_cells']:,} cells\n\n{table}\n\nARI between the two runs' labels: {agreement:.3f}.",
+    )
