@@ -139,7 +139,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--batch-size", type=_positive_int, metavar="N",
-        help="seed cells per optimisation step (default: full-batch up to 20,000 cells, 8,192 above)",
+        help="seed cells per optimisation step (default: full-batch up to 65,536 cells, at most 65,536 above)",
     )  # fmt: skip
     parser.add_argument(
         "--nproc", type=_positive_int, metavar="N",

@@ -1,4 +1,4 @@
-"""``dagcl_scverse.model`` imports with torch, PyG and numpy alone (the GPU machine has no scanpy)."""
+"""``dagcl_scverse.model`` imports without scanpy or anndata (the GPU machine has neither; it needs torch, PyG, numpy, scipy)."""
 
 import subprocess
 import sys

@@ -222,9 +222,10 @@ class DeviceBatch:
 class DeviceBatches:
     """Device tensors of the plan's batches.
 
-    Each batch's graph is built once (the edges are a small share of the features' size); a
-    mini-batch's features are copied to the device at each use, so that only one batch of
-    them is ever held there; the full batch keeps its features.
+    Each batch's graph is built and sorted once and kept (about 2 GB per million cells at 15
+    neighbours, less than sorting it again at every step costs in time); a mini-batch's
+    features are copied to the device at each use, so that only one batch of them is held
+    there at a time; the full batch keeps its features.
     """
 
     def __init__(self, plan: BatchPlan, cells: CellFeatures) -> None:

@@ -134,7 +134,7 @@ def cluster(
         Pre-training epochs; ``None`` picks a size-aware default.
     batch_size
         Seed cells per step (an epoch is one pass over all cells); ``None``: full-batch up to
-        20,000 cells, batches of 8,192 above.
+        65,536 cells, batches of at most 65,536 above.
     nproc
         Train data-parallel in this many processes here (torch.distributed); within torchrun, its size.
     lr
