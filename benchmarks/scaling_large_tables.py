@@ -43,6 +43,7 @@ def write_scaling(rows: list[dict], command: str) -> None:
         f"Command: `{command}`\n", table,
         f"\nGrowth exponent of the time per epoch: {fitted:.3f} (fitted over all sizes), {ends:.3f} "
         f"(between {rows[0]['n_cells']:,} and {rows[-1]['n_cells']:,} cells).",
+        "\n![time per epoch and peak memory against cells](_static/scaling_large.png)",
     ]  # fmt: skip
     profiled = next((r for r in rows if r["profile"]), None)
     if profiled:
