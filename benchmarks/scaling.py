@@ -145,6 +145,27 @@ def large_child(n_cells: int, batch_size: int | None, graph_dir: Path) -> None:
     )
 
 
+def scaling_figure(rows: list[dict], path: Path) -> None:
+    """Seconds per epoch (with a linear reference) and peak memory against cells, log-log, saved to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = np.array([r["n_cells"] for r in rows], dtype=float)
+    spe = np.array([r["s_per_epoch"] for r in rows])
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
+    axes[0].loglog(n, spe, "o-", color="#0072B2", label="measured")
+    axes[0].loglog(n, spe[0] * n / n[0], ":", color="grey", label="linear")
+    axes[0].set_xlabel("cells")
+    axes[0].set_ylabel("seconds per epoch")
+    axes[0].legend(frameon=False)
+    axes[1].loglog(n, [r["peak_rss_mb"] / 1024 for r in rows], "o-", color="#D55E00")
+    axes[1].set_xlabel("cells")
+    axes[1].set_ylabel("peak RSS (GB)")
+    fig.savefig(path, dpi=150)
+
+
 def main() -> None:
     """Run every size in its own process and write the scaling table and figure."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,11 +177,7 @@ def main() -> None:
         child(args.child, args.epochs)
         return
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     import _common as c
-    import matplotlib.pyplot as plt
 
     rows = []
     for n in args.sizes:
@@ -204,16 +221,7 @@ def main() -> None:
         f"{table}\n\nGrowth exponent of time per epoch: {exponent_all:.2f} (fit over sizes ≥ 10k), "
         f"{exponent_top:.2f} (between the two largest sizes).\n\n![scaling](_static/scaling.png)",
     )
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
-    axes[0].loglog(n, spe, "o-", color="#0072B2")
-    axes[0].loglog(n, spe[0] * n / n[0], ":", color="grey", label="linear")
-    axes[0].set_xlabel("cells")
-    axes[0].set_ylabel("seconds per epoch")
-    axes[0].legend(frameon=False)
-    axes[1].loglog(n, [r["peak_rss_mb"] / 1024 for r in rows], "o-", color="#D55E00")
-    axes[1].set_xlabel("cells")
-    axes[1].set_ylabel("peak RSS (GB)")
-    fig.savefig(c.STATIC / "scaling.png", dpi=150)
+    scaling_figure(rows, c.STATIC / "scaling.png")
     print(table)
 
 

@@ -6,6 +6,7 @@ import json
 
 import _common as c
 import numpy as np
+from scaling import scaling_figure
 
 from dagcl_scverse.metrics import adjusted_rand_index
 
@@ -57,27 +58,7 @@ def write_scaling(rows: list[dict], command: str) -> None:
             ),
         ]  # fmt: skip
     c.write_section("scaling_large", "\n".join(text))
-    _figure(rows)
-
-
-def _figure(rows: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = np.array([r["n_cells"] for r in rows], dtype=float)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
-    spe = np.array([r["s_per_epoch"] for r in rows])
-    axes[0].loglog(n, spe, "o-", color="#0072B2", label="measured")
-    axes[0].loglog(n, spe[0] * n / n[0], ":", color="grey", label="linear")
-    axes[0].set_xlabel("cells")
-    axes[0].set_ylabel("seconds per epoch")
-    axes[0].legend(frameon=False)
-    axes[1].loglog(n, [r["peak_rss_mb"] / 1024 for r in rows], "o-", color="#D55E00")
-    axes[1].set_xlabel("cells")
-    axes[1].set_ylabel("peak RSS (GB)")
-    fig.savefig(c.STATIC / "scaling_large.png", dpi=150)
+    scaling_figure(rows, c.STATIC / "scaling_large.png")
 
 
 def write_batch_modes(pairs: list[tuple[dict, dict]], command: str) -> None:

@@ -89,9 +89,9 @@ def _host_transpose_times(matrix: sp.csr_matrix, grad: np.ndarray) -> np.ndarray
     n = matrix.shape[0]
     parts = min(torch.get_num_threads(), max(1, n // 1_000))
     bounds = np.linspace(0, n, parts + 1).astype(int)
-    pieces = [(_row_range(matrix, lo, hi), grad[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
     if parts == 1:
         return np.asarray(matrix.T @ grad, dtype=np.float32)
+    pieces = [(_row_range(matrix, lo, hi), grad[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
     with ThreadPoolExecutor(parts) as pool:
         products = list(pool.map(lambda piece: piece[0].T @ piece[1], pieces))
     return np.asarray(sum(products), dtype=np.float32)
