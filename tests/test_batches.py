@@ -121,3 +121,25 @@ def test_backed_x_gets_an_error_that_names_the_fix(pancreas, tmp_path):
     backed = ad.read_h5ad(tmp_path / "p.h5ad", backed="r")
     with pytest.raises(TypeError, match=r"to_memory\(\)"):
         get_features(backed, layer=None, use_rep=None)
+
+
+def test_bank_statistics_are_those_of_every_cell_and_differentiable_in_the_batch_rows():
+    from dagcl_scverse.model.latent_bank import LatentBank, statistics
+
+    generator = torch.Generator().manual_seed(0)
+    banked = torch.randn(50, 4, generator=generator, dtype=torch.float64) * 3 + 1
+    seeds = torch.arange(10, 22)
+    batch_rows = torch.randn(12, 4, generator=generator, dtype=torch.float64).requires_grad_()
+    mean, std = statistics(*LatentBank(banked).moments(seeds, batch_rows), torch.float64)
+    # the same statistics computed directly on every cell, the batch's rows substituted
+    every_cell = torch.cat([banked[:10], batch_rows, banked[22:]])
+    np.testing.assert_allclose(mean.detach(), every_cell.mean(0).detach(), atol=1e-10)
+    np.testing.assert_allclose(std.detach(), every_cell.std(0, unbiased=False).detach(), atol=1e-10)
+    # and the same gradients reach the batch's rows, as in a full batch
+    weights = torch.randn(2, 4, generator=generator, dtype=torch.float64)
+    (got,) = torch.autograd.grad((weights[0] * mean + weights[1] * std).sum(), batch_rows)
+    every_cell = torch.cat([banked[:10], batch_rows, banked[22:]])
+    loss = (weights[0] * every_cell.mean(0) + weights[1] * every_cell.std(0, unbiased=False)).sum()
+    (want,) = torch.autograd.grad(loss, batch_rows)
+    assert got.abs().max() > 0
+    np.testing.assert_allclose(got, want, atol=1e-10)

@@ -41,6 +41,11 @@ class LatentBank:
 
 
 def statistics(mean: torch.Tensor, second: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and (biased) standard deviation per dimension, detached, from the moments."""
-    std = (torch.diagonal(second) - mean.pow(2)).clamp_min(0.0).sqrt()
-    return mean.detach().to(dtype), std.detach().to(dtype)
+    """Mean and (biased) standard deviation per dimension from the moments.
+
+    Differentiable in the batch's rows, as a full batch's own statistics are: detached, they
+    let the KL term sharpen the assignment by stretching the embedding against stale
+    statistics, which drifted the labels over many steps ("What we tried" #53).
+    """
+    std = (torch.diagonal(second) - mean.pow(2)).clamp_min(1e-12).sqrt()
+    return mean.to(dtype), std.to(dtype)

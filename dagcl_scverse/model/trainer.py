@@ -258,7 +258,7 @@ def _encode(model: DAGCLModule, batch: DeviceBatch, agg: float, cap: float) -> t
 
 def _soft_assign(model, z: torch.Tensor, batch: DeviceBatch) -> torch.Tensor:
     # the full batch standardises with its own statistics (with gradients); a mini-batch with
-    # those of every cell's latest embedding (see LatentBank)
+    # those of every cell's latest embedding, differentiable in its own rows (see LatentBank)
     if batch.full:
         return model.soft_assign(z)
     return model.soft_assign(z, mean=batch.latent_mean, std=batch.latent_std)
