@@ -127,7 +127,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pretrain-epochs", type=_positive_int, metavar="N", help="pre-training epochs (default: as --epochs)"
     )
-    parser.add_argument("--lr", type=_learning_rate, default=1e-3, metavar="X", help="learning rate (default: 1e-3)")
+    parser.add_argument(
+        "--lr",
+        type=_learning_rate,
+        default=1e-3,
+        metavar="X",
+        help="learning rate of a full-batch step, shared out over an epoch's mini-batch steps (default: 1e-3)",
+    )
     parser.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default: 0)")
     parser.add_argument(
         "--schedule", choices=SCHEDULES, default="convex",

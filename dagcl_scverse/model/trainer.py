@@ -193,6 +193,16 @@ def _targets(
     return torch.softmax(sharpen * log_q + column_potential, dim=1), column_potential
 
 
+def step_learning_rate(lr: float, steps_per_epoch: int) -> float:
+    """The learning rate of one step: ``lr`` shared out over the epoch's steps.
+
+    An epoch in many small steps then moves the weights about as far as one full-batch step (the
+    linear scaling rule): at full ``lr`` each, the extra steps optimised self-training further
+    and drifted its labels ("What we tried" #53, #55).
+    """
+    return lr / steps_per_epoch
+
+
 def _fit_centres(
     model: DAGCLModule,
     z: torch.Tensor,
@@ -549,13 +559,14 @@ def train(
         ).to(device)  # fmt: skip
         world.broadcast_parameters(model)
         run = _Run(
-            model, torch.optim.Adam(model.parameters(), lr=config.lr), cells, DeviceBatches(plan, cells), world, config,
+            model, torch.optim.Adam(model.parameters(), lr=step_learning_rate(config.lr, plan.steps_per_epoch)),
+            cells, DeviceBatches(plan, cells), world, config,
             torch.Generator().manual_seed(config.random_state),
         )  # fmt: skip
         history = {name: np.full(total_epochs, np.nan) for name in HISTORY_SCALARS}
         history["cluster_sizes"] = np.full((total_epochs, config.n_clusters), np.nan)
         stage_epochs, stages = _stage_setup(config, stage_indices)
-        refresh_every = max(1, math.ceil(config.update_interval / plan.steps_per_epoch))
+        refresh_every = max(1, config.update_interval)
         targets = initial_labels = None
         timings = {name: np.zeros(total_epochs) for name in ("epoch_seconds", "one_off_seconds")}
         if not plan.full_batch:
