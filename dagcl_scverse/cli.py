@@ -132,7 +132,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         type=_learning_rate,
         default=1e-3,
         metavar="X",
-        help="learning rate of a full-batch step, shared out over an epoch's mini-batch steps (default: 1e-3)",
+        help="learning rate; shared out over the mini-batch steps of a self-training epoch (default: 1e-3)",
     )
     parser.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default: 0)")
     parser.add_argument(

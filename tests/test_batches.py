@@ -146,19 +146,24 @@ def test_bank_statistics_are_those_of_every_cell_and_differentiable_in_the_batch
 
 
 @pytest.mark.parametrize("batch_size", [None, 300])
-def test_an_epoch_of_any_batch_size_shares_one_learning_rate_and_refreshes_every_update_interval(
+def test_a_self_training_epoch_of_any_batch_size_shares_one_learning_rate_and_refreshes_every_update_interval(
     pancreas, batch_size, monkeypatch
 ):
     from dagcl_scverse.model import trainer
     from dagcl_scverse.model.config import TrainingConfig
 
-    refreshes, real_refresh = [], trainer._refresh
+    refreshes, pretraining, real_refresh, real_start = [], [], trainer._refresh, trainer._start_self_training
 
     def counting_refresh(run, *args, **kwargs):
         refreshes.append(run.optimiser.param_groups[0]["lr"])
         return real_refresh(run, *args, **kwargs)
 
+    def recording_start(run, *args, **kwargs):
+        pretraining.append(run.optimiser.param_groups[0]["lr"])
+        return real_start(run, *args, **kwargs)
+
     monkeypatch.setattr(trainer, "_refresh", counting_refresh)
+    monkeypatch.setattr(trainer, "_start_self_training", recording_start)
     edge_index, edge_weight = _edges(pancreas)
     config = TrainingConfig(n_clusters=5, pretrain_epochs=3, epochs=12, update_interval=5, batch_size=batch_size)
     features = get_features(pancreas, layer=None, use_rep=None)
@@ -166,3 +171,4 @@ def test_an_epoch_of_any_batch_size_shares_one_learning_rate_and_refreshes_every
     assert result.steps_per_epoch == (1 if batch_size is None else 3)
     assert len(refreshes) == 3  # self-training epochs 0, 5 and 10
     np.testing.assert_allclose(refreshes, config.lr / result.steps_per_epoch)
+    assert pretraining == [config.lr]  # pre-training and the carry keep the full rate

@@ -194,11 +194,12 @@ def _targets(
 
 
 def step_learning_rate(lr: float, steps_per_epoch: int) -> float:
-    """The learning rate of one step: ``lr`` shared out over the epoch's steps.
+    """The learning rate of one self-training step: ``lr`` shared out over the epoch's steps.
 
-    An epoch in many small steps then moves the weights about as far as one full-batch step (the
-    linear scaling rule): at full ``lr`` each, the extra steps optimised self-training further
-    and drifted its labels ("What we tried" #53, #55).
+    An epoch of self-training in many small steps then moves the weights about as far as one
+    full-batch step (the linear scaling rule): at full ``lr`` each, the extra steps drifted the
+    labels ("What we tried" #53). Pre-training keeps the full ``lr``: shared out there too, it
+    left CITE CBMC's representation behind (#55).
     """
     return lr / steps_per_epoch
 
@@ -559,8 +560,7 @@ def train(
         ).to(device)  # fmt: skip
         world.broadcast_parameters(model)
         run = _Run(
-            model, torch.optim.Adam(model.parameters(), lr=step_learning_rate(config.lr, plan.steps_per_epoch)),
-            cells, DeviceBatches(plan, cells), world, config,
+            model, torch.optim.Adam(model.parameters(), lr=config.lr), cells, DeviceBatches(plan, cells), world, config,
             torch.Generator().manual_seed(config.random_state),
         )  # fmt: skip
         history = {name: np.full(total_epochs, np.nan) for name in HISTORY_SCALARS}
@@ -579,6 +579,8 @@ def train(
             started = time.perf_counter()
             if epoch == config.pretrain_epochs:
                 targets = _start_self_training(run, agg, cap)
+                for group in run.optimiser.param_groups:
+                    group["lr"] = step_learning_rate(config.lr, plan.steps_per_epoch)
                 initial_labels = targets.reference_labels.cpu().numpy()
             if phase and (epoch - config.pretrain_epochs) % refresh_every == 0:
                 t = (epoch - config.pretrain_epochs) / max(config.epochs - 1, 1)

@@ -138,8 +138,8 @@ def cluster(
     nproc
         Train data-parallel in this many processes here (torch.distributed); within torchrun, its size.
     lr
-        Adam learning rate of a full-batch step; a mini-batch step uses ``lr / steps_per_epoch``,
-        so that an epoch moves the weights about as far in any batch size.
+        Adam learning rate. In self-training a mini-batch step uses ``lr / steps_per_epoch``, so
+        that an epoch moves the weights about as far in any batch size.
     schedule
         KL weight over self-training: ``"linear"``, ``"convex"``, ``"concave"``, ``"composite"``, ``"constant"``.
     dynamic_attention
