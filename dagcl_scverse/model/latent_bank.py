@@ -43,9 +43,9 @@ class LatentBank:
 def statistics(mean: torch.Tensor, second: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and (biased) standard deviation per dimension from the moments.
 
-    Differentiable in the batch's rows, as a full batch's own statistics are: detached, they
-    let the KL term sharpen the assignment by stretching the embedding against stale
-    statistics, which drifted the labels over many steps ("What we tried" #53).
+    Differentiable in the batch's rows, as a full batch's own statistics are. Detached, they
+    gave mini-batch steps other gradients than a full batch's, and forced small batches lost
+    more ARI on worm neuron ("What we tried" #54).
     """
     std = (torch.diagonal(second) - mean.pow(2)).clamp_min(1e-12).sqrt()
     return mean.to(dtype), std.to(dtype)
