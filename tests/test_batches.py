@@ -9,8 +9,11 @@ import torch
 
 import dagcl_scverse as dagcl
 from dagcl_scverse.metrics import adjusted_rand_index
+from dagcl_scverse.model import trainer
 from dagcl_scverse.model.batches import BatchPlan, grow_balls, incoming_matrix
+from dagcl_scverse.model.config import TrainingConfig
 from dagcl_scverse.model.features import CellFeatures
+from dagcl_scverse.model.latent_bank import LatentBank, statistics
 from dagcl_scverse.model.module import DAGCLModule
 from dagcl_scverse.tl._inputs import get_features, get_graph, graph_to_edges
 from tests.conftest import SHORT
@@ -124,8 +127,6 @@ def test_backed_x_gets_an_error_that_names_the_fix(pancreas, tmp_path):
 
 
 def test_bank_statistics_are_those_of_every_cell_and_differentiable_in_the_batch_rows():
-    from dagcl_scverse.model.latent_bank import LatentBank, statistics
-
     generator = torch.Generator().manual_seed(0)
     banked = torch.randn(50, 4, generator=generator, dtype=torch.float64) * 3 + 1
     seeds = torch.arange(10, 22)
@@ -149,9 +150,6 @@ def test_bank_statistics_are_those_of_every_cell_and_differentiable_in_the_batch
 def test_a_self_training_epoch_of_any_batch_size_shares_one_learning_rate_and_refreshes_every_update_interval(
     pancreas, batch_size, monkeypatch
 ):
-    from dagcl_scverse.model import trainer
-    from dagcl_scverse.model.config import TrainingConfig
-
     refreshes, pretraining, real_refresh, real_start = [], [], trainer._refresh, trainer._start_self_training
 
     def counting_refresh(run, *args, **kwargs):

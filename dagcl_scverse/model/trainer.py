@@ -376,7 +376,7 @@ def _initial_partition(run: _Run, z: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def _start_self_training(run: _Run, agg: float, cap: float) -> _Targets:
-    """Initial partition, centres fitted to it, and the partition carried into the embedding."""
+    """Initial partition, centres fitted to it, the partition carried into the embedding, the self-training rate."""
     config, model = run.config, run.model
     z = run.global_embedding(agg, cap)
     run.reset_bank(z)
@@ -403,6 +403,8 @@ def _start_self_training(run: _Run, agg: float, cap: float) -> _Targets:
         q = _soft_assign(model, z_batch, batch)
         loss = loss + torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels[batch.seeds])
         run.step(loss, config.pretrain_epochs, batch, z_batch)
+    for group in run.optimiser.param_groups:
+        group["lr"] = step_learning_rate(config.lr, run.batches.plan.steps_per_epoch)
     return targets
 
 
@@ -579,8 +581,6 @@ def train(
             started = time.perf_counter()
             if epoch == config.pretrain_epochs:
                 targets = _start_self_training(run, agg, cap)
-                for group in run.optimiser.param_groups:
-                    group["lr"] = step_learning_rate(config.lr, plan.steps_per_epoch)
                 initial_labels = targets.reference_labels.cpu().numpy()
             if phase and (epoch - config.pretrain_epochs) % refresh_every == 0:
                 t = (epoch - config.pretrain_epochs) / max(config.epochs - 1, 1)
