@@ -32,7 +32,7 @@ SEEDS = (0, 1, 2, 3, 4)
 
 # Two benchmarks sharing the 2-core machine run one torch thread each. With OMP_NUM_THREADS=1
 # alone a second native thread per process stayed busy and both ran several times slower;
-# an explicit torch.set_num_threads(1) removed it.
+# an explicit torch.set_num_threads(1) removed it. The setting does not last: see pin_threads().
 if os.environ.get("DAGCL_BENCH_THREADS"):
     torch.set_num_threads(int(os.environ["DAGCL_BENCH_THREADS"]))
 
@@ -65,8 +65,9 @@ def load(path: Path) -> ad.AnnData:
 
 
 def preprocess(adata: ad.AnnData) -> ad.AnnData:
-    """DESIGN.md's standard pipeline (in place), returned for chaining."""
+    """DESIGN.md's standard pipeline (in place), returned for chaining; torch's threads pinned again after it."""
     standard_pipeline(adata)
+    pin_threads(bench_threads())
     return adata
 
 
@@ -136,26 +137,48 @@ def kmeans_pca(adata: ad.AnnData, k: int, seed: int, n_pcs: int = 30, rep: str =
     return KMeans(k, random_state=seed, n_init=10).fit_predict(adata.obsm[rep][:, :n_pcs])
 
 
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+def bench_threads(jobs: int = 1) -> int | None:
+    """The torch threads a benchmark task runs with: one per worker, else ``DAGCL_BENCH_THREADS`` (or unset)."""
+    if jobs > 1:
+        return 1
+    return int(os.environ["DAGCL_BENCH_THREADS"]) if os.environ.get("DAGCL_BENCH_THREADS") else None
+
+
+def pin_threads(threads: int | None) -> None:
+    """Set torch's thread count again (nothing when ``None``).
+
+    ``sc.pp.neighbors`` (numba, through the OpenMP runtime it shares with torch) sets torch's
+    thread count to the number of cores: measured, ``torch.get_num_threads()`` went from 1 to 2
+    after one call. Two one-thread workers then ran two threads each, and a generalisation run
+    took 830 s instead of 240 s. So the count is set again before every task.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def _pinned(fn, threads: int | None, *task):
+    pin_threads(threads)
+    return fn(*task)
 
 
 def run_tasks(fn, tasks: list, jobs: int = 1, describe=None) -> list:
     """``[fn(*task) for task in tasks]``, in ``jobs`` worker processes of one torch thread each.
 
-    One progress line per finished task; ``describe(task, output)``, when given, adds a summary to it.
+    Each task starts with the thread count of :func:`bench_threads`. One progress line per
+    finished task; ``describe(task, output)``, when given, adds a summary to it.
     """
     import contextlib
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    pinned = functools.partial(_pinned, fn, bench_threads(jobs))
     with contextlib.ExitStack() as stack:
         if jobs <= 1:
-            outputs = (fn(*task) for task in tasks)
+            outputs = (pinned(*task) for task in tasks)
         else:
             context = multiprocessing.get_context("spawn")  # forking a process that ran torch can hang
-            pool = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread))
-            outputs = pool.map(fn, *zip(*tasks, strict=False))
+            pool = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=context))
+            outputs = pool.map(pinned, *zip(*tasks, strict=False))
         results = []
         for task, output in zip(tasks, outputs, strict=True):
             results.append(output)

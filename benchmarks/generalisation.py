@@ -53,6 +53,7 @@ import _common as c
 from simulate import DEPTH, DISPERSION_RANGE, EFFECT, IMBALANCE, MIN_TYPE_CELLS, simulate
 
 import dagcl_scverse as dagcl
+from dagcl_scverse.cli import log_normalise
 
 #: the folds: a short name for each shared data set
 FOLDS = {
@@ -211,12 +212,7 @@ def variant_pipeline(
     -------
     ``adata``, for chaining.
     """
-    if "counts" not in adata.layers:
-        adata.layers["counts"] = adata.X.copy()
-    adata.X = adata.X.astype(np.float32)
-    sc.pp.filter_genes(adata, min_counts=1)
-    sc.pp.normalize_total(adata, target_sum=1e4)
-    sc.pp.log1p(adata)
+    log_normalise(adata)
     if n_top_genes is not None:
         if hvg_flavor == "seurat_v3":
             for span in SEURAT_V3_SPANS:

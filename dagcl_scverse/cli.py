@@ -236,12 +236,11 @@ def _is_counts(matrix) -> bool:
     return bool(np.isfinite(values).all() and (values >= 0).all() and np.array_equal(values, np.round(values)))
 
 
-def standard_pipeline(adata) -> None:
-    """DESIGN.md's standard preprocessing of raw counts in ``adata.X``, in place.
+def log_normalise(adata) -> None:
+    """The standard pipeline's first steps on raw counts in ``adata.X``, in place.
 
-    Counts are kept in ``layers["counts"]`` and the log-normalised expression of all genes in
-    ``adata.raw`` (set before the highly variable genes subset, for marker genes); the number of
-    principal components is capped for tiny data sets.
+    Counts are kept in ``layers["counts"]``; genes without counts are dropped; ``X`` becomes
+    float32 expression normalised to 10,000 counts per cell and log1p-transformed.
     """
     import numpy as np
     import scanpy as sc
@@ -252,6 +251,18 @@ def standard_pipeline(adata) -> None:
     sc.pp.filter_genes(adata, min_counts=1)
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)
+
+
+def standard_pipeline(adata) -> None:
+    """DESIGN.md's standard preprocessing of raw counts in ``adata.X``, in place.
+
+    :func:`log_normalise`, then the log-normalised expression of all genes in ``adata.raw``
+    (set before the highly variable genes subset, for marker genes); the number of principal
+    components is capped for tiny data sets.
+    """
+    import scanpy as sc
+
+    log_normalise(adata)
     adata.raw = adata
     sc.pp.highly_variable_genes(adata, n_top_genes=2000, subset=True)
     sc.pp.pca(adata, n_comps=min(50, adata.n_obs - 1, adata.n_vars - 1))
