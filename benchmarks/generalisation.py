@@ -29,7 +29,8 @@ falls back to a wider loess span where scanpy's 0.3 gives a singular fit (worm).
 
 Usage: ``python benchmarks/generalisation.py [--quick] [--cases worm/ sim-] [--seeds 0 1] [--jobs 2]
 [--list | --build-only] [--no-doc] [--out FILE]``; ``--compare BASELINE.json CANDIDATE.json`` applies the
-leave-one-data-set-out rule for a new default to two results files.
+leave-one-data-set-out rule for a new default to two results files; ``--doc-from RESULTS.json`` writes
+the docs section from a results file (means and counts computed again from its runs).
 """
 
 from __future__ import annotations
@@ -389,6 +390,10 @@ def case_means(case: dict) -> dict:
     means = {key: float(np.mean([r[key]["ari"] for r in runs])) for key in keys}
     means["nmi"] = {key: float(np.mean([r[key]["nmi"] for r in runs])) for key in keys}
     means["best_baseline"] = max(means["leiden"], means["kmeans"])
+    # the issue's accuracy target: best baseline + 0.05, capped at 0.98 on simulated sets
+    means["target"] = means["best_baseline"] + 0.05
+    if case["kind"] == "simulated":
+        means["target"] = min(means["target"], 0.98)
     means["final_spread"] = float(np.std([r["final"]["ari"] for r in runs]))
     means["k_estimated_median"] = float(np.median([r["auto"]["k"] for r in runs]))
     means["k_within_tolerance"] = bool(abs(means["k_estimated_median"] - case["k"]) <= K_TOLERANCE * case["k"])
@@ -399,9 +404,9 @@ def case_means(case: dict) -> dict:
 CRITERIA = (
     ("final < best baseline", lambda case: True, lambda m: m["final"] < m["best_baseline"]),
     (
-        "final < best baseline + 0.05 (target missed)",
+        "final < target (best baseline + 0.05; simulated: at most 0.98)",
         lambda case: True,
-        lambda m: m["final"] < m["best_baseline"] + 0.05,
+        lambda m: m["final"] < m["target"],
     ),
     ("final < start (self-training lowers ARI)", lambda case: True, lambda m: m["final"] < m["start"]),
     (
@@ -523,40 +528,57 @@ def section(results: dict) -> str:
 def leave_one_out(candidate: dict, baseline: dict, metric: str = "final") -> tuple[str, bool]:
     """The leave-one-data-set-out rule for a candidate default against the baseline, as text and verdict.
 
-    Each fold is held out in turn: its cases' mean ARI change is what the candidate, chosen on the
-    other two folds, does on data it was not chosen on. The change is kept only if the held-out
-    mean rises in at least 2 of the 3 folds and on average over folds, and no held-out case drops
-    by more than 0.02.
+    Each fold is held out in turn. The candidate is chosen on the other two folds when the mean
+    ARI change over their cases is positive; the held-out fold then scores it (its cases' mean
+    change), otherwise the baseline stays there (change 0). The change is kept only if the
+    held-out mean rises in at least 2 of the 3 folds and on average over folds, and no held-out
+    case where it was chosen drops by more than 0.02.
     """
     shared = [name for name in candidate["cases"] if name in baseline["cases"]]
     change = {
         name: candidate["cases"][name]["means"][metric] - baseline["cases"][name]["means"][metric] for name in shared
     }
-    rows, fold_means = [], []
+    fold_of = {name: candidate["cases"][name]["fold"] for name in shared}
+    rows, held_out, drops = [], [], []
     for fold in FOLDS:
-        names = [name for name in shared if candidate["cases"][name]["fold"] == fold]
-        if not names:
+        names = [name for name in shared if fold_of[name] == fold]
+        others = [name for name in shared if fold_of[name] != fold]
+        if not names or not others:
             continue
-        fold_means.append(float(np.mean([change[name] for name in names])))
+        trained = float(np.mean([change[name] for name in others]))
+        chosen = trained > 0
+        held_out.append(float(np.mean([change[name] for name in names])) if chosen else 0.0)
         worst = min(names, key=change.get)
-        rows.append([fold, len(names), f"{fold_means[-1]:+.3f}", f"{worst} {change[worst]:+.3f}"])
+        if chosen:
+            drops.append(change[worst])
+        rows.append(
+            [fold, len(names), f"{trained:+.4f}", "yes" if chosen else "no", f"{held_out[-1]:+.4f}",
+             f"{worst} {change[worst]:+.3f}" if chosen else "n/a"]
+        )  # fmt: skip
     per_case = [
-        [name, candidate["cases"][name]["fold"], _fmt(baseline["cases"][name]["means"][metric]),
+        [name, fold_of[name], _fmt(baseline["cases"][name]["means"][metric]),
          _fmt(candidate["cases"][name]["means"][metric]), f"{change[name]:+.3f}"]
         for name in shared
     ]  # fmt: skip
-    keep = (
-        sum(m > 0 for m in fold_means) >= 2
-        and float(np.mean(fold_means)) > 0
-        and all(value >= -0.02 for value in change.values())
-    )
+    mean_held_out = float(np.mean(held_out)) if held_out else float("nan")
+    keep = sum(m > 0 for m in held_out) >= 2 and mean_held_out > 0 and all(d >= -0.02 for d in drops)
+    header = ["held-out fold", "cases", "change on the other folds", "chosen", "held-out change", "largest drop"]
     text = (
         f"{c.markdown_table(['case', 'fold', 'baseline', 'candidate', 'change'], per_case)}\n\n"
-        f"{c.markdown_table(['held-out fold', 'cases', 'mean change', 'largest drop'], rows)}\n\n"
-        f"Mean over folds {np.mean(fold_means):+.3f}: {'keep' if keep else 'reject'} "
-        "(rises in at least 2 of 3 held-out folds and on average, no held-out case below -0.02)."
+        f"{c.markdown_table(header, rows)}\n\n"
+        f"Mean held-out change {mean_held_out:+.4f}: {'keep' if keep else 'reject'} "
+        "(chosen on the other two folds, rises in at least 2 of 3 held-out folds and on average, "
+        "no held-out case below -0.02)."
     )
     return text, keep
+
+
+def rescored(results: dict) -> dict:
+    """``results`` with every case's means and the summary computed again from its runs (current criteria)."""
+    for case in results["cases"].values():
+        case["means"] = case_means(case)
+    results["summary"] = summary(results["cases"])
+    return results
 
 
 def build_files(cases: list[Case], folder: Path, check: bool = False) -> tuple[dict, dict]:
@@ -606,10 +628,18 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, help="results JSON (default benchmarks/results/generalisation[_quick].json)"
     )
+    parser.add_argument(
+        "--doc-from", type=Path, metavar="RESULTS", help="write the docs section from a results file and stop"
+    )
     args = parser.parse_args()
     if args.compare:
         baseline, candidate = (json.loads(path.read_text()) for path in args.compare)
         print(leave_one_out(candidate, baseline)[0])
+        return
+    if args.doc_from:
+        results = rescored(json.loads(args.doc_from.read_text()))
+        c.write_section("generalisation", section(results))
+        print(section(results))
         return
     seeds = args.seeds or list(QUICK_SEEDS if args.quick else c.SEEDS)
     cases = quick_cases() if args.quick else all_cases()
