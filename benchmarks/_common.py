@@ -150,7 +150,7 @@ def pin_threads(threads: int | None) -> None:
     ``sc.pp.neighbors`` (numba, through the OpenMP runtime it shares with torch) sets torch's
     thread count to the number of cores: measured, ``torch.get_num_threads()`` went from 1 to 2
     after one call. Two one-thread workers then ran two threads each, and a generalisation run
-    took 830 s instead of 240 s. So the count is set again before every task.
+    took 830 s instead of about 150 s. So the count is set again before every task.
     """
     if threads is not None:
         torch.set_num_threads(threads)
