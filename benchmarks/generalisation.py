@@ -674,9 +674,8 @@ def main() -> None:
         entry["construction"] = {key: value for key, value in info.items() if key not in entry}
         entry["runs"] = [by_task[i + j] for j in range(len(seeds))]
         i += len(seeds)
-        entry["means"] = case_means(entry)
         results["cases"][case.name] = entry
-    results["summary"] = summary(results["cases"])
+    results = rescored(results)
     results["wall_s"] = time.perf_counter() - start
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
