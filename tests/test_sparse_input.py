@@ -4,6 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from dagcl_scverse.model import sparse_input
 from dagcl_scverse.model.features import CellFeatures
 from dagcl_scverse.model.module import DAGCLModule
 from dagcl_scverse.model.sparse_input import SparseFeatures, sparse_linear
@@ -96,3 +97,20 @@ def test_sparse_linear_passes_gradcheck():
     bias = torch.randn(5, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(lambda w, b: sparse_linear(features, w, b), (weight, bias))
     torch.testing.assert_close(sparse_linear(features, weight, bias), x @ weight.T + bias)
+
+
+def test_mostly_nonzero_features_multiply_in_dense_row_blocks_with_the_same_result(monkeypatch):
+    # scaled data (every gene centred) are nearly all non-zero: the CPU products run on dense row
+    # blocks, here forced to several blocks of 7 rows
+    monkeypatch.setattr(sparse_input, "DENSE_BLOCK_ENTRIES", 7 * 30)
+    for density, blocks in ((0.9, True), (0.1, False)):
+        x = _sparse_features(n=40, f=30, density=density)
+        features = _encoder_input(x)
+        assert features.dense_blocks is blocks
+        weight = torch.randn(6, 30, requires_grad=True)
+        bias = torch.randn(6, requires_grad=True)
+        out = sparse_linear(features, weight, bias)
+        torch.testing.assert_close(out, x @ weight.T + bias)
+        out.pow(2).sum().backward()
+        expected = torch.autograd.grad((x @ weight.T + bias).pow(2).sum(), weight)[0]
+        torch.testing.assert_close(weight.grad, expected)
