@@ -37,9 +37,8 @@ def participation_ratio(points: np.ndarray) -> float:
 
 def within_cluster_ratio(points: np.ndarray, labels: np.ndarray) -> float:
     """Median participation ratio over the clusters of at least ``MIN_CLUSTER_CELLS`` cells."""
-    ratios = [participation_ratio(points[labels == label]) for label in np.unique(labels)]
-    sizes = [int((labels == label).sum()) for label in np.unique(labels)]
-    return float(np.median([r for r, size in zip(ratios, sizes, strict=True) if size >= MIN_CLUSTER_CELLS]))
+    large = [label for label in np.unique(labels) if (labels == label).sum() >= MIN_CLUSTER_CELLS]
+    return float(np.median([participation_ratio(points[labels == label]) for label in large]))
 
 
 def main() -> None:
