@@ -28,7 +28,9 @@ selected case and prints its size; ``--list`` prints the case names. The ``seura
 falls back to a wider loess span where scanpy's 0.3 gives a singular fit (worm).
 
 Usage: ``python benchmarks/generalisation.py [--quick] [--cases worm/ sim-] [--seeds 0 1] [--jobs 2]
-[--list | --build-only] [--no-doc] [--out FILE]``; ``--compare BASELINE.json CANDIDATE.json`` applies the
+[--list | --build-only] [--no-doc] [--out FILE] [--resume]``. Every finished run is appended
+to a checkpoint beside the results file (its suffix replaced by ``.partial.jsonl``, removed once
+the results are written); ``--resume`` keeps the runs of a stopped invocation with the same ``--out``; ``--compare BASELINE.json CANDIDATE.json`` applies the
 leave-one-data-set-out rule for a new default to two results files; ``--doc-from RESULTS.json`` writes
 the docs section from a results file (means and counts computed again from its runs).
 """
@@ -383,6 +385,22 @@ def describe(task, run: dict) -> str:
     )
 
 
+def checkpointed(checkpoint: Path, task, run: dict) -> str:
+    """Append the finished run to ``checkpoint`` (one JSON line) and return its progress line."""
+    _, name, seed = task
+    with checkpoint.open("a") as file:
+        file.write(json.dumps({"case": name, "seed": seed, "run": run}) + "\n")
+    return describe(task, run)
+
+
+def finished_runs(checkpoint: Path) -> dict[tuple[str, int], dict]:
+    """The runs a stopped invocation appended to ``checkpoint``, by (case, seed)."""
+    if not checkpoint.exists():
+        return {}
+    lines = [json.loads(line) for line in checkpoint.read_text().splitlines() if line.strip()]
+    return {(line["case"], line["seed"]): line["run"] for line in lines}
+
+
 def case_means(case: dict) -> dict:
     """Means over seeds of every ARI, the final ARI's spread and the estimate of k."""
     runs = case["runs"]
@@ -622,6 +640,9 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true", help="build and preprocess each case, print its size")
     parser.add_argument("--no-doc", action="store_true", help="do not write the docs/benchmarks.md section")
     parser.add_argument(
+        "--resume", action="store_true", help="keep the runs a stopped invocation with the same --out checkpointed"
+    )
+    parser.add_argument(
         "--compare", nargs=2, type=Path, metavar=("BASELINE", "CANDIDATE"),
         help="apply the leave-one-data-set-out rule to two results files (final ARI) and stop",
     )  # fmt: skip
@@ -654,31 +675,35 @@ def main() -> None:
     out = args.out or c.RESULTS / ("generalisation_quick.json" if args.quick else "generalisation.json")
     command = f"{c.thread_setting()}python benchmarks/generalisation.py {shlex.join(sys.argv[1:])}".strip()
     start = time.perf_counter()
+    checkpoint = out.with_suffix(".partial.jsonl")
+    done = finished_runs(checkpoint) if args.resume else {}
+    if not args.resume:
+        checkpoint.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         files, infos = build_files(cases, Path(folder), check=args.build_only)
         if args.build_only:
             return
-        # longest first (cost grows with cells and, more slowly, with features), so that the workers finish together
         tasks = [(files[case.name], case.name, seed) for case in cases for seed in seeds]
+        tasks = [task for task in tasks if task[1:] not in done]
+        # longest first (cost grows with cells and, more slowly, with features), so that the workers finish together
         cost = {name: info["n_cells"] * max(1.0, info["n_features"] / 2000) ** 0.5 for name, info in infos.items()}
-        order = sorted(range(len(tasks)), key=lambda i: -cost[tasks[i][1]])
-        runs = c.run_tasks(run_case, [tasks[i] for i in order], args.jobs, describe=describe)
-    by_task = dict(zip(order, runs, strict=True))
+        tasks.sort(key=lambda task: -cost[task[1]])
+        runs = c.run_tasks(run_case, tasks, args.jobs, describe=functools.partial(checkpointed, checkpoint))
+    by_task = {**done, **{task[1:]: run for task, run in zip(tasks, runs, strict=True)}}
     results = {"command": command, "seeds": seeds, "quick": args.quick, "jobs": args.jobs, "simulator": SIMULATOR}
     results["cases"] = {}
-    i = 0
     for case in cases:
         info = infos[case.name]
         entry = {"fold": case.fold, "kind": case.kind, "variant": case.variant}
         entry.update({key: info[key] for key in ("n_cells", "n_genes_raw", "n_features", "k")})
         entry["construction"] = {key: value for key, value in info.items() if key not in entry}
-        entry["runs"] = [by_task[i + j] for j in range(len(seeds))]
-        i += len(seeds)
+        entry["runs"] = [by_task[case.name, seed] for seed in seeds]
         results["cases"][case.name] = entry
     results = rescored(results)
     results["wall_s"] = time.perf_counter() - start
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
+    checkpoint.unlink(missing_ok=True)
     text = section(results)
     if not args.no_doc:
         c.write_section("generalisation", text)
