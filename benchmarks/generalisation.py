@@ -30,9 +30,10 @@ falls back to a wider loess span where scanpy's 0.3 gives a singular fit (worm).
 Usage: ``python benchmarks/generalisation.py [--quick] [--cases worm/ sim-] [--seeds 0 1] [--jobs 2]
 [--list | --build-only] [--no-doc] [--out FILE] [--resume]``. Every finished run is appended
 to a checkpoint beside the results file (its suffix replaced by ``.partial.jsonl``, removed once
-the results are written); ``--resume`` keeps the runs of a stopped invocation with the same ``--out``; ``--compare BASELINE.json CANDIDATE.json`` applies the
-leave-one-data-set-out rule for a new default to two results files; ``--doc-from RESULTS.json`` writes
-the docs section from a results file (means and counts computed again from its runs).
+the results are written); ``--resume`` keeps the runs of a stopped invocation with the same
+``--out``. ``--compare BASELINE.json CANDIDATE.json`` applies the leave-one-data-set-out rule
+for a new default to two results files; ``--doc-from RESULTS.json`` writes the docs section
+from a results file (means and counts computed again from its runs).
 """
 
 from __future__ import annotations
@@ -677,8 +678,6 @@ def main() -> None:
     start = time.perf_counter()
     checkpoint = out.with_suffix(".partial.jsonl")
     done = finished_runs(checkpoint) if args.resume else {}
-    if not args.resume:
-        checkpoint.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         files, infos = build_files(cases, Path(folder), check=args.build_only)
         if args.build_only:
@@ -688,6 +687,8 @@ def main() -> None:
         # longest first (cost grows with cells and, more slowly, with features), so that the workers finish together
         cost = {name: info["n_cells"] * max(1.0, info["n_features"] / 2000) ** 0.5 for name, info in infos.items()}
         tasks.sort(key=lambda task: -cost[task[1]])
+        if not args.resume:
+            checkpoint.unlink(missing_ok=True)
         runs = c.run_tasks(run_case, tasks, args.jobs, describe=functools.partial(checkpointed, checkpoint))
     by_task = {**done, **{task[1:]: run for task, run in zip(tasks, runs, strict=True)}}
     results = {"command": command, "seeds": seeds, "quick": args.quick, "jobs": args.jobs, "simulator": SIMULATOR}
@@ -700,7 +701,8 @@ def main() -> None:
         entry["runs"] = [by_task[case.name, seed] for seed in seeds]
         results["cases"][case.name] = entry
     results = rescored(results)
-    results["wall_s"] = time.perf_counter() - start
+    # with --resume, the wall time of this invocation only
+    results["wall_s"], results["resumed_runs"] = time.perf_counter() - start, len(done)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     checkpoint.unlink(missing_ok=True)
