@@ -4,8 +4,9 @@ The encoder has one attention layer, so a cell's embedding depends on its own fe
 those of the cells it receives messages from. A batch is therefore a set of *seed* cells, whose
 losses are scored, plus their in-neighbours outside the set as unscored *context*: the seeds'
 embeddings are exactly those of a full-graph pass. Seeds are grown as balls on the kNN graph
-(breadth first, most connected cells first), so most of a seed's neighbours are seeds too and
-the context stays small; random groups of cells would bring in ~15 context cells per seed.
+(breadth first, most connected cells first) and their borders refined
+(:mod:`~dagcl_scverse.model.partition_refinement`), so most of a seed's neighbours are seeds too
+and the context stays small; random groups of cells would bring in ~15 context cells per seed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from .attention_aggregate import SortedGraph
 from .features import CellFeatures
+from .partition_refinement import refine_groups
 from .smoothness_graph import SmoothnessGraph
 
 
@@ -91,6 +93,16 @@ def grow_balls(graph: sp.csr_matrix, cells: np.ndarray, n_parts: int) -> list[np
     return groups
 
 
+def shard_groups(graph: sp.csr_matrix, shard: np.ndarray, n_parts: int, capacity: int) -> list[np.ndarray]:
+    """The seed groups of one process's ``shard`` (sorted ids): balls on ``graph``, their borders refined."""
+    groups = grow_balls(graph, shard, n_parts)
+    if n_parts == 1:
+        return groups
+    local = graph if shard.size == graph.shape[0] else graph[shard][:, shard]
+    refined = refine_groups(local.tocsr(), [np.searchsorted(shard, g) for g in groups], capacity)
+    return [shard[g] for g in refined]
+
+
 def make_batch(incoming: sp.csr_matrix, seeds: np.ndarray, position: np.ndarray) -> GraphBatch:
     """The batch of ``seeds`` with their in-neighbours as context.
 
@@ -158,8 +170,10 @@ class BatchPlan:
         largest = max(shard.size for shard in self.shards)
         steps = math.ceil(largest / (largest if batch_size is None else min(batch_size, largest)))
         position = np.full(n_cells, -1, dtype=np.int64)
+        capacity = largest if batch_size is None else min(batch_size, largest)
         self.batches = [
-            make_batch(incoming, seeds, position) for seeds in grow_balls(symmetric, self.shards[rank], steps)
+            make_batch(incoming, seeds, position)
+            for seeds in shard_groups(symmetric, self.shards[rank], steps, capacity)
         ]
 
     @property
