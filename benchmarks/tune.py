@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _common as c
 
 from dagcl_scverse.model.config import TrainingConfig
+from dagcl_scverse.model.size_defaults import default_epochs
 from dagcl_scverse.model.trainer import train
 from dagcl_scverse.tl._inputs import get_features, get_graph, graph_to_edges
-from dagcl_scverse.tl._settings import default_epochs
 
 CACHE = Path("/tmp/dagcl-tune")
 

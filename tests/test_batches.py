@@ -215,3 +215,20 @@ def test_a_self_training_epoch_of_any_batch_size_shares_one_learning_rate_and_re
     assert len(refreshes) == 3  # self-training epochs 0, 5 and 10
     np.testing.assert_allclose(refreshes, config.lr / result.steps_per_epoch)
     assert pretraining == [config.lr]  # pre-training and the carry keep the full rate
+
+
+@pytest.mark.parametrize("batch_size", [None, 300])
+def test_the_carry_takes_carry_steps_on_every_batch_at_the_self_training_rate(pancreas, batch_size, monkeypatch):
+    carried, real_carry = [], trainer._carry_partition
+
+    def recording_carry(run, *args):
+        before = run.steps_taken
+        real_carry(run, *args)
+        carried.append((run.steps_taken - before, run.optimiser.param_groups[0]["lr"]))
+
+    monkeypatch.setattr(trainer, "_carry_partition", recording_carry)
+    edge_index, edge_weight = _edges(pancreas)
+    config = TrainingConfig(n_clusters=5, pretrain_epochs=2, epochs=1, carry_steps=4, batch_size=batch_size)
+    features = get_features(pancreas, layer=None, use_rep=None)
+    result = trainer.train(features, edge_index, edge_weight, config, progress_bar=False)
+    assert carried == [(4 * result.steps_per_epoch, config.lr / result.steps_per_epoch)]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import dagcl_scverse as dagcl
-from dagcl_scverse.tl._cluster import deterministic_algorithms
+from dagcl_scverse.model.determinism import deterministic_algorithms
 
 #: short CPU runs on the 50 principal components (fast); one test also covers gene features
 RUN = {

@@ -392,20 +392,33 @@ def _start_self_training(run: _Run, agg: float, cap: float) -> _Targets:
         reference_labels=labels,
         proportions=torch.bincount(labels, minlength=config.n_clusters).to(z) / z.shape[0],
     )
-    # joint encoder + centre steps with the pre-training losses on: the embedding keeps what it
-    # learned while the partition is carried into it, so the start of self-training is the partition
-    plan_batches = run.batches.plan.batches
-    for step in range(config.carry_steps):
-        batch = run.batches.get(plan_batches[step % len(plan_batches)])
-        run.optimiser.zero_grad(set_to_none=True)
-        z_batch = _encode(model, batch, agg, cap)
-        loss = _representation_losses(run, z_batch, batch, config.weight_smoothness)[0]
-        q = _soft_assign(model, z_batch, batch)
-        loss = loss + torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels[batch.seeds])
-        run.step(loss, config.pretrain_epochs, batch, z_batch)
     for group in run.optimiser.param_groups:
         group["lr"] = step_learning_rate(config.lr, run.batches.plan.steps_per_epoch)
+    _carry_partition(run, labels, agg, cap)
     return targets
+
+
+def _carry_partition(run: _Run, labels: torch.Tensor, agg: float, cap: float) -> None:
+    """Joint encoder + centre steps towards ``labels``, with the pre-training losses on.
+
+    The embedding keeps what it learned while the partition is carried into it, so the start of
+    self-training is the partition. ``carry_steps`` counts full-batch steps: in mini-batches
+    every batch takes that many steps, at the self-training rate (one full-batch step's worth
+    per epoch). Fifty steps shared out over 17 batches of 512 on CITE CBMC reached each cell
+    about three times, and the start of self-training lost 0.13 ARI against the partition
+    ("What we tried" #63).
+    """
+    config, model, plan = run.config, run.model, run.batches.plan
+    after_training = config.pretrain_epochs + config.epochs  # batch orders of their own
+    for epoch in range(config.carry_steps):
+        for graph_batch in plan.epoch_order(after_training + epoch, config.random_state):
+            batch = run.batches.get(graph_batch)
+            run.optimiser.zero_grad(set_to_none=True)
+            z_batch = _encode(model, batch, agg, cap)
+            loss = _representation_losses(run, z_batch, batch, config.weight_smoothness)[0]
+            q = _soft_assign(model, z_batch, batch)
+            loss = loss + torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels[batch.seeds])
+            run.step(loss, config.pretrain_epochs, batch, z_batch)
 
 
 def _refresh(run: _Run, targets: _Targets, agg: float, cap: float, t: float) -> float:

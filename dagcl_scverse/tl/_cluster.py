@@ -10,6 +10,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from dagcl_scverse.model.config import TrainingConfig
+from dagcl_scverse.model.determinism import deterministic_algorithms
 from dagcl_scverse.model.distributed import train_in_processes
 from dagcl_scverse.model.trainer import TrainingResult, train
 from dagcl_scverse.model.world import World
@@ -18,7 +19,6 @@ from dagcl_scverse.tl._inputs import get_features, get_graph, graph_to_edges
 from dagcl_scverse.tl._model import model_entry
 from dagcl_scverse.tl._results import added_message, resolved_params, write_results
 from dagcl_scverse.tl._settings import (
-    deterministic_algorithms,
     resolve_config,
     resolve_device,
     resolve_n_clusters,

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import pandas as pd
 import scanpy as sc
@@ -15,37 +11,10 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from dagcl_scverse.model.config import TrainingConfig
+from dagcl_scverse.model.size_defaults import default_epochs, resolve_batch_size
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu")
 MAX_STAGE_CELLS = 20_000
-#: up to this many cells training is full-batch by default (every generalisation case is below it).
-#: Above, batches of at most this many seed cells: their in-neighbours outside the batch are encoded
-#: too, about 0.25 context cells per seed at 65,536 seeds on 1M synthetic cells, against 0.70 at
-#: 20,000 and 1.38 at 8,192 (docs/large_data.md), and an epoch's time grows with seeds plus context
-FULL_BATCH_MAX_CELLS = 65_536
-#: seed cells per step above FULL_BATCH_MAX_CELLS
-AUTO_BATCH_SIZE = FULL_BATCH_MAX_CELLS
-#: the fewest pre-training and self-training epochs, however many cells
-MIN_EPOCHS = 10
-
-
-def default_epochs(n_cells: int) -> tuple[int, int]:
-    """Size-aware ``(pretrain_epochs, epochs)``: 100 + 100 up to ``FULL_BATCH_MAX_CELLS`` cells.
-
-    Above that an epoch is many mini-batch steps, each on as many cells as a small data set
-    holds, so the epochs fall in proportion to 1 / cells, down to ``MIN_EPOCHS``.
-    """
-    if n_cells <= FULL_BATCH_MAX_CELLS:
-        return 100, 100
-    epochs = max(MIN_EPOCHS, round(100 * FULL_BATCH_MAX_CELLS / n_cells))
-    return epochs, epochs
-
-
-def resolve_batch_size(batch_size: int | None, n_cells: int) -> int | None:
-    """Seed cells per step: the given number, else full-batch (``None``) up to ``FULL_BATCH_MAX_CELLS`` cells."""
-    if batch_size is not None:
-        return None if batch_size >= n_cells else int(batch_size)
-    return None if n_cells <= FULL_BATCH_MAX_CELLS else AUTO_BATCH_SIZE
 
 
 def resolve_device(accelerator: str) -> torch.device:
@@ -61,33 +30,6 @@ def resolve_device(accelerator: str) -> torch.device:
             )
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-@contextmanager
-def deterministic_algorithms(device: torch.device, enabled: bool) -> Iterator[None]:
-    """On CUDA, make torch pick deterministic kernels while the block runs; restore the previous mode after.
-
-    CPU training is deterministic already, so nothing changes there. On CUDA, PyG's sum
-    aggregation and softmax go through ``scatter_add_`` / ``scatter_reduce_`` and
-    ``index_select``, which torch replaces by deterministic kernels in this mode. ``warn_only``
-    keeps a long run alive if some other operation has no deterministic kernel: torch then
-    warns and names it. cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` set for reproducible matmuls.
-    """
-    if not enabled or device.type != "cuda":
-        yield
-        return
-    previous_mode = torch.are_deterministic_algorithms_enabled()
-    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    previous_cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
-    if previous_cublas is None:
-        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous_mode, warn_only=previous_warn_only)
-        if previous_cublas is None:
-            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 def estimate_n_clusters(graph, random_state: int) -> int:

@@ -1,0 +1,36 @@
+"""How training scales with the number of cells by default: when mini-batches start, and how many epochs.
+
+Kept in the model package (torch and numpy only) so that runs without scanpy or anndata, such as
+``benchmarks/gpu.py`` on a GPU machine, resolve the same defaults as :func:`dagcl.tl.cluster`.
+"""
+
+from __future__ import annotations
+
+#: up to this many cells training is full-batch by default (every generalisation case is below it).
+#: Above, batches of at most this many seed cells: their in-neighbours outside the batch are encoded
+#: too, about 0.25 context cells per seed at 65,536 seeds on 1M synthetic cells, against 0.70 at
+#: 20,000 and 1.38 at 8,192 (docs/large_data.md), and an epoch's time grows with seeds plus context
+FULL_BATCH_MAX_CELLS = 65_536
+#: seed cells per step above FULL_BATCH_MAX_CELLS
+AUTO_BATCH_SIZE = FULL_BATCH_MAX_CELLS
+#: the fewest pre-training and self-training epochs, however many cells
+MIN_EPOCHS = 10
+
+
+def default_epochs(n_cells: int) -> tuple[int, int]:
+    """Size-aware ``(pretrain_epochs, epochs)``: 100 + 100 up to ``FULL_BATCH_MAX_CELLS`` cells.
+
+    Above that an epoch is many mini-batch steps, each on as many cells as a small data set
+    holds, so the epochs fall in proportion to 1 / cells, down to ``MIN_EPOCHS``.
+    """
+    if n_cells <= FULL_BATCH_MAX_CELLS:
+        return 100, 100
+    epochs = max(MIN_EPOCHS, round(100 * FULL_BATCH_MAX_CELLS / n_cells))
+    return epochs, epochs
+
+
+def resolve_batch_size(batch_size: int | None, n_cells: int) -> int | None:
+    """Seed cells per step: the given number, else full-batch (``None``) up to ``FULL_BATCH_MAX_CELLS`` cells."""
+    if batch_size is not None:
+        return None if batch_size >= n_cells else int(batch_size)
+    return None if n_cells <= FULL_BATCH_MAX_CELLS else AUTO_BATCH_SIZE
