@@ -168,9 +168,9 @@ class BatchPlan:
         everyone = np.arange(n_cells)
         self.shards = [everyone] if world_size == 1 else grow_balls(symmetric, everyone, world_size)
         largest = max(shard.size for shard in self.shards)
-        steps = math.ceil(largest / (largest if batch_size is None else min(batch_size, largest)))
-        position = np.full(n_cells, -1, dtype=np.int64)
         capacity = largest if batch_size is None else min(batch_size, largest)
+        steps = math.ceil(largest / capacity)
+        position = np.full(n_cells, -1, dtype=np.int64)
         self.batches = [
             make_batch(incoming, seeds, position)
             for seeds in shard_groups(symmetric, self.shards[rank], steps, capacity)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 #: up to this many cells training is full-batch by default (every generalisation case is below it).
 #: Above, batches of at most this many seed cells: their in-neighbours outside the batch are encoded
-#: too, about 0.25 context cells per seed at 65,536 seeds on 1M synthetic cells, against 0.70 at
-#: 20,000 and 1.38 at 8,192 (docs/large_data.md), and an epoch's time grows with seeds plus context
+#: too, about 0.19 context cells per seed at 65,536 seeds on 1M synthetic cells (0.27 before the
+#: border refinement, against 0.70 at 20,000 and 1.38 at 8,192; docs/large_data.md), and an epoch's time grows with seeds plus context
 FULL_BATCH_MAX_CELLS = 65_536
 #: seed cells per step above FULL_BATCH_MAX_CELLS
 AUTO_BATCH_SIZE = FULL_BATCH_MAX_CELLS
