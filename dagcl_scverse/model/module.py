@@ -103,7 +103,11 @@ class DAGCLModule(nn.Module):
 
         ``mean`` and ``std`` are passed to :meth:`cluster_space`.
         """
+        return self.assign_standardised(self.cluster_space(z, mean=mean, std=std))
+
+    def assign_standardised(self, zs: Tensor) -> Tensor:
+        """Student-t soft assignment q of an embedding already in :meth:`cluster_space`."""
         # ok-dense: cells x clusters, linear in cells
-        d2 = torch.cdist(self.cluster_space(z, mean=mean, std=std), self.centres).pow(2)
+        d2 = torch.cdist(zs, self.centres).pow(2)
         logits = -(self.alpha + 1.0) / 2.0 * torch.log1p(d2 / self.alpha)
         return torch.softmax(logits, dim=1)

@@ -29,6 +29,7 @@ from .latent_bank import LatentBank, statistics
 from .module import DAGCLModule
 from .restarts import most_modular_partition
 from .sinkhorn import sinkhorn_balance
+from .standardisation_gradient import GradientBank
 from .world import World
 
 HISTORY_SCALARS = (
@@ -333,6 +334,8 @@ class _Run:
     steps_taken: int = 0
     timings: dict[str, np.ndarray] = field(default_factory=dict)
     bank: LatentBank | None = None
+    #: the sums that give a mini-batch's KL term a full batch's gradient through the standardisation
+    gradient_bank: GradientBank = field(default_factory=GradientBank)
 
     def reset_bank(self, z: torch.Tensor) -> None:
         """Start the bank of latest embeddings from a global pass (mini-batches only)."""
@@ -457,10 +460,24 @@ def _stage_setup(config: TrainingConfig, stage_indices) -> tuple[dict[int, int],
     }
 
 
+def _self_training_assign(run: _Run, z: torch.Tensor, batch: DeviceBatch) -> torch.Tensor:
+    """The soft assignment the KL term trains: a mini-batch's standardisation backpropagates as a full batch's.
+
+    With the bank's statistics differentiable in the batch's rows alone (as the carry uses
+    them), a mini-batch's KL term kept worm neuron's labels no better than no KL term at all
+    ("What we tried" #64).
+    """
+    if batch.full:
+        return run.model.soft_assign(z)
+    # seeds are disjoint, so a batch's first seed names it
+    zs = run.gradient_bank.standardise(z, batch.latent_mean, batch.latent_std + 1e-6, int(batch.seed_ids[0]))
+    return run.model.assign_standardised(zs)
+
+
 def _self_training_loss(run: _Run, z, batch, targets: _Targets, t: float, record: _EpochRecord) -> torch.Tensor:
     """The scheduled KL term of one batch; its assignments and embeddings go into ``record``."""
     config = run.config
-    q = _soft_assign(run.model, z, batch)
+    q = _self_training_assign(run, z, batch)
     record.add_assignments(batch.seeds, z.detach(), q.detach(), config.confidence_threshold)
     loss_kl = losses.kl_divergence(targets.p[batch.seeds], q, targets.mask[batch.seeds])
     record.add_losses({"loss_kl": loss_kl.item()})
