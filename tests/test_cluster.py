@@ -55,7 +55,7 @@ def test_writes_exactly_the_documented_keys(pancreas):
     assert np.isfinite(pancreas.obsm["X_dagcl"]).all()
 
     uns = pancreas.uns["dagcl"]
-    assert set(uns) == {"params", "history", "stages", "initial_labels", "model", "timings"}
+    assert set(uns) == {"params", "history", "stages", "initial_labels", "start_labels", "model", "timings"}
     initial = uns["initial_labels"]
     assert initial.shape == (pancreas.n_obs,) and initial.dtype.kind == "i"
     assert 0 <= initial.min() and initial.max() < 6
@@ -176,15 +176,22 @@ def test_large_graph_above_pynndescent_threshold():
     assert adjusted_rand_score(truth, adata.obs["dagcl"]) > 0.9
 
 
-def test_self_training_epochs_never_change_pre_training(pancreas):
-    runs = {}
+@pytest.mark.parametrize("batch_size", [None, 128])
+def test_self_training_epochs_never_change_pre_training(pancreas, batch_size):
+    runs, labels = {}, {}
     for epochs in (1, 6):
         adata = pancreas.copy()
-        dagcl.tl.cluster(adata, n_clusters=5, pretrain_epochs=8, epochs=epochs, stages=0, progress_bar=False)
-        runs[epochs] = adata.uns["dagcl"]
+        dagcl.tl.cluster(
+            adata, n_clusters=5, pretrain_epochs=8, epochs=epochs, stages=0, batch_size=batch_size, progress_bar=False
+        )
+        runs[epochs], labels[epochs] = adata.uns["dagcl"], adata.obs["dagcl"].to_numpy()
     short, long = runs[1], runs[6]
     # the same partition; its names follow each run's final labels, ordered by size
     assert adjusted_rand_index(short["initial_labels"], long["initial_labels"]) == 1.0
+    # the long run records where the short one ends, and trains on from there
+    assert adjusted_rand_index(labels[1], long["start_labels"]) == 1.0
+    assert adjusted_rand_index(labels[1], short["start_labels"]) == 1.0
+    assert adjusted_rand_index(long["start_labels"], labels[6]) < 1.0
     pre = short["history"]["phase"] == 0
     for name in ("loss_total", "capacity", "aggregation"):
         np.testing.assert_allclose(short["history"][name][pre], long["history"][name][: pre.sum()], rtol=1e-6)

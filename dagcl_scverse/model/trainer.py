@@ -72,6 +72,8 @@ class TrainingResult:
     stages: dict[str, np.ndarray] | None
     #: the initial partition the centres were fitted to (cluster j of it initialised centre j)
     initial_labels: np.ndarray | None = None
+    #: the labels a run with one self-training epoch returns (the start of self-training)
+    start_labels: np.ndarray | None = None
     #: the trained module's parameters as numpy arrays, without the centres (see ``inference.state_dict_arrays``)
     state_dict: dict[str, np.ndarray] | None = None
     #: ``(k, latent)`` cluster centres, in the numbering of ``labels``
@@ -599,7 +601,7 @@ def train(
         history["cluster_sizes"] = np.full((total_epochs, config.n_clusters), np.nan)
         stage_epochs, stages = _stage_setup(config, stage_indices)
         refresh_every = max(1, config.update_interval)
-        targets = initial_labels = None
+        targets = initial_labels = start_labels = None
         timings = {name: np.zeros(total_epochs) for name in ("epoch_seconds", "one_off_seconds")}
         if not plan.full_batch:
             run.reset_bank(run.global_embedding(*_aggregation_capacity(config, 0.0)))
@@ -619,6 +621,10 @@ def train(
             started = time.perf_counter()
             record = _train_epoch(run, epoch, targets, agg, cap, keep_latent=epoch in stage_epochs)
             timings["epoch_seconds"][epoch] = time.perf_counter() - started
+            if epoch == config.pretrain_epochs:
+                started = time.perf_counter()
+                start_labels = _final_assignment(run, agg, cap)[1].argmax(1).cpu().numpy()
+                timings["one_off_seconds"][epoch] += time.perf_counter() - started
             history["epoch"][epoch], history["phase"][epoch] = epoch, phase
             history["capacity"][epoch], history["aggregation"][epoch] = cap, agg
             _write_epoch(history, epoch, record, run, targets, label_change)
@@ -633,17 +639,26 @@ def train(
             run,
             history,
             stages,
-            initial_labels,
+            (initial_labels, start_labels),
             *_aggregation_capacity(config, _training_progress(total_epochs - 1, config)),
         )
 
 
-def _result(run: _Run, history, stages, initial_labels, agg: float, cap: float) -> TrainingResult:
-    """The final inference pass over every cell, and everything the run produced."""
+def _final_assignment(run: _Run, agg: float, cap: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embedding and soft assignment of every cell, as the run's last pass computes them."""
     z = run.global_embedding(agg, cap)
     latent_mean, latent_std = latent_statistics(z)
     with torch.no_grad():
-        q = run.model.soft_assign(z, mean=latent_mean, std=latent_std)
+        return z, run.model.soft_assign(z, mean=latent_mean, std=latent_std)
+
+
+def _result(run: _Run, history, stages, partitions, agg: float, cap: float) -> TrainingResult:
+    """The final inference pass over every cell, and everything the run produced.
+
+    ``partitions``: the initial partition and the labels after the first self-training epoch.
+    """
+    z, q = _final_assignment(run, agg, cap)
+    latent_mean, latent_std = latent_statistics(z)
     if stages is not None:
         # the snapshot at the end of self-training is the final result itself
         cells = torch.as_tensor(stages["indices"], device=z.device)
@@ -657,7 +672,8 @@ def _result(run: _Run, history, stages, initial_labels, agg: float, cap: float) 
         labels=q.argmax(1).cpu().numpy(),
         history=history,
         stages=stages,
-        initial_labels=initial_labels,
+        initial_labels=partitions[0],
+        start_labels=partitions[1],
         state_dict=state_dict_arrays(run.model),
         centres=run.model.centres.detach().cpu().numpy().copy(),
         latent_mean=latent_mean.cpu().numpy(),

@@ -178,7 +178,8 @@ def cluster(
         Soft assignments (cells x n_clusters, columns in label order, rows sum to 1).
     ``adata.uns[key_added]``
         ``params`` (resolved settings, versions), ``history`` (per-epoch traces), ``initial_labels``,
-        ``stages`` (when ``stages > 0``), ``timings`` (seconds per epoch) and ``model`` (what
+        ``start_labels`` (the labels ``epochs=1`` gives: the start of self-training), ``stages``
+        (when ``stages > 0``), ``timings`` (seconds per epoch) and ``model`` (what
         :func:`dagcl_scverse.tl.ingest` reads; ``{"available": False, ...}`` after ``use_rep``).
 
     Examples

@@ -91,6 +91,8 @@ def write_results(
         uns_entry["timings"] = dict(result.timings)
     if result.initial_labels is not None:
         uns_entry["initial_labels"] = new_of_old[result.initial_labels]
+    if result.start_labels is not None:
+        uns_entry["start_labels"] = new_of_old[result.start_labels]
     if result.stages is not None:
         stage = dict(result.stages)
         stage["labels"] = new_of_old[stage["labels"]]
