@@ -172,6 +172,11 @@ def all_cases() -> list[Case]:
     return cases
 
 
+def cases_by_name() -> dict[str, Case]:
+    """Every case of the full grid by its name (``"cite/scaled"``, ...)."""
+    return {case.name: case for case in all_cases()}
+
+
 def quick_cases() -> list[Case]:
     """Per fold: the standard pipeline, 10 neighbours, a rare type and the fold's first simulated set."""
     first_sim = {}
@@ -326,7 +331,7 @@ def _scores(truth, labels) -> dict[str, float]:
     return {key: float(value) for key, value in c.score(truth, labels).items()}
 
 
-def _leiden_on(adata, rep: str, seed: int) -> np.ndarray:
+def leiden_on(adata, rep: str, seed: int) -> np.ndarray:
     """Leiden (resolution 1) on a 15-neighbour graph of ``obsm[rep]``, in its own keys."""
     sc.pp.neighbors(adata, n_neighbors=15, use_rep=rep, key_added=f"on_{rep}")
     return c.leiden(adata, 1.0, seed, graph_key=f"on_{rep}_connectivities")
@@ -359,8 +364,8 @@ def run_case(file: Path, name: str, seed: int) -> dict:
     for key, labels in (
         ("leiden", c.leiden(adata, 1.0, seed)),
         ("kmeans", c.kmeans_pca(adata, k, seed)),
-        ("leiden_pca", _leiden_on(adata, "X_pca", seed)),
-        ("leiden_dagcl", _leiden_on(adata, "X_dagcl", seed)),
+        ("leiden_pca", leiden_on(adata, "X_pca", seed)),
+        ("leiden_dagcl", leiden_on(adata, "X_dagcl", seed)),
     ):
         out[key] = {**_scores(truth, labels), "k": int(len(np.unique(labels)))}
     out["time"]["total"] = time.perf_counter() - t0

@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cases = {case.name: case for case in g.all_cases()}
+    cases = g.cases_by_name()
     for name in args.cases:
         adata, _ = g.build(cases[name])
         truth = adata.obs["cell_type"].astype(str).to_numpy()
@@ -56,7 +56,7 @@ def main() -> None:
         labels = adata.obs["dagcl"].to_numpy()
         print(f"{name}: DAGCL ARI {c.score(truth, labels)['ari']:.3f}, k {len(np.unique(truth))}")
         for rep in ("X_pca", "X_dagcl"):
-            communities = g._leiden_on(adata, rep, args.seed)
+            communities = g.leiden_on(adata, rep, args.seed)
             ratio = within_cluster_ratio(adata.obsm[rep], labels)
             print(
                 f"  Leiden on {rep}: ARI {c.score(truth, communities)['ari']:.3f}, "

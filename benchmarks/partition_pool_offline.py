@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("cases", nargs="*")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cases = {case.name: case for case in g.all_cases()}
+    cases = g.cases_by_name()
     names = args.cases or [n for n in cases if n.split("/")[1] in ("standard", "rare") or "/sim-" in n]
     for name in names:
         row = case_row(cases[name], range(3))

@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    adata, _ = g.build({case.name: case for case in g.all_cases()}[args.case])
+    adata, _ = g.build(g.cases_by_name()[args.case])
     k = adata.obs["cell_type"].nunique()
     profile = cProfile.Profile()
     start = time.perf_counter()
