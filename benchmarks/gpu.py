@@ -37,7 +37,7 @@ from synthetic_large import DENSITY, MARKERS_PER_TYPE, N_GENES, N_TYPES
 from dagcl_scverse.model import trainer
 from dagcl_scverse.model.config import TrainingConfig
 from dagcl_scverse.model.determinism import deterministic_algorithms
-from dagcl_scverse.model.size_defaults import default_epochs, resolve_batch_size
+from dagcl_scverse.model.size_defaults import default_carry_steps, default_epochs, resolve_batch_size
 from dagcl_scverse.model.sparse_input import csr_beta_warning_silenced
 
 #: cells drawn or projected at a time
@@ -140,7 +140,7 @@ def train_once(features, edges, n_cells: int, device: torch.device, *, seed: int
     pretrain, self_training = default_epochs(n_cells) if epochs is None else (epochs, epochs)
     config = TrainingConfig(
         n_clusters=N_TYPES, pretrain_epochs=pretrain, epochs=self_training, random_state=seed,
-        batch_size=resolve_batch_size(None, n_cells),
+        batch_size=resolve_batch_size(None, n_cells), carry_steps=default_carry_steps(n_cells),
     )  # fmt: skip
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -11,7 +11,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from dagcl_scverse.model.config import TrainingConfig
-from dagcl_scverse.model.size_defaults import default_epochs, resolve_batch_size
+from dagcl_scverse.model.size_defaults import default_carry_steps, default_epochs, resolve_batch_size
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu")
 MAX_STAGE_CELLS = 20_000
@@ -72,7 +72,7 @@ def resolve_config(
     batch_size: int | None = None,
     **settings,
 ) -> TrainingConfig:
-    """The training config with size-aware epochs and the stage snapshots' progress points.
+    """The training config with size-aware epochs and carry steps and the stage snapshots' progress points.
 
     ``settings`` are passed to :class:`~dagcl_scverse.model.config.TrainingConfig` as they are.
     """
@@ -90,6 +90,7 @@ def resolve_config(
         # PCA; a representation the user chose (use_rep, e.g. PCs) is taken as it is
         init_space="input_pca" if use_rep is not None else "input_pca_scaled",
         batch_size=resolve_batch_size(batch_size, n_cells),
+        carry_steps=settings.pop("carry_steps", default_carry_steps(n_cells)),
         stage_progress=tuple(np.linspace(0.0, 1.0, stages)) if stages > 1 else ((1.0,) if stages else ()),
         **settings,
     )
