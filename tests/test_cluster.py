@@ -67,6 +67,7 @@ def test_writes_exactly_the_documented_keys(pancreas):
     assert not any(v is None for v in params.values())
     assert "layer" not in params and "use_rep" not in params
     assert params["init_space"] == "input_pca_scaled"  # expression values are standardised
+    assert params["carry_steps"] == 50  # full-batch size
 
 
 def test_copy_returns_new_object_and_leaves_input_alone(pancreas):

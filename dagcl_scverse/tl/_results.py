@@ -52,6 +52,8 @@ def resolved_params(
         "curriculum": bool(config.curriculum),
         "balance": bool(config.balance),
         "init_space": config.init_space,
+        # size-aware, as the epochs are (50 up to 65,536 cells)
+        "carry_steps": int(config.carry_steps),
         "stages": int(stages),
         "random_state": int(config.random_state),
         "deterministic": bool(deterministic),
