@@ -644,12 +644,12 @@ def train(
         )
 
 
-def _final_assignment(run: _Run, agg: float, cap: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Embedding and soft assignment of every cell, as the run's last pass computes them."""
+def _final_assignment(run: _Run, agg: float, cap: float):
+    """Embedding, soft assignment and the latent mean and std it standardised with, of every cell."""
     z = run.global_embedding(agg, cap)
     latent_mean, latent_std = latent_statistics(z)
     with torch.no_grad():
-        return z, run.model.soft_assign(z, mean=latent_mean, std=latent_std)
+        return z, run.model.soft_assign(z, mean=latent_mean, std=latent_std), latent_mean, latent_std
 
 
 def _result(run: _Run, history, stages, partitions, agg: float, cap: float) -> TrainingResult:
@@ -657,8 +657,7 @@ def _result(run: _Run, history, stages, partitions, agg: float, cap: float) -> T
 
     ``partitions``: the initial partition and the labels after the first self-training epoch.
     """
-    z, q = _final_assignment(run, agg, cap)
-    latent_mean, latent_std = latent_statistics(z)
+    z, q, latent_mean, latent_std = _final_assignment(run, agg, cap)
     if stages is not None:
         # the snapshot at the end of self-training is the final result itself
         cells = torch.as_tensor(stages["indices"], device=z.device)
