@@ -37,7 +37,7 @@ from synthetic_large import DENSITY, MARKERS_PER_TYPE, N_GENES, N_TYPES
 from dagcl_scverse.model import trainer
 from dagcl_scverse.model.config import TrainingConfig
 from dagcl_scverse.model.determinism import deterministic_algorithms
-from dagcl_scverse.model.size_defaults import default_carry_steps, default_epochs, resolve_batch_size
+from dagcl_scverse.model.size_defaults import size_defaults
 from dagcl_scverse.model.sparse_input import csr_beta_warning_silenced
 
 #: cells drawn or projected at a time
@@ -137,11 +137,10 @@ def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
 
 def train_once(features, edges, n_cells: int, device: torch.device, *, seed: int, epochs: int | None, deterministic):
     """Labels, seconds and the result of one training run with the size's defaults."""
-    pretrain, self_training = default_epochs(n_cells) if epochs is None else (epochs, epochs)
-    config = TrainingConfig(
-        n_clusters=N_TYPES, pretrain_epochs=pretrain, epochs=self_training, random_state=seed,
-        batch_size=resolve_batch_size(None, n_cells), carry_steps=default_carry_steps(n_cells),
-    )  # fmt: skip
+    defaults = size_defaults(n_cells)
+    if epochs is not None:
+        defaults.update(pretrain_epochs=epochs, epochs=epochs)
+    config = TrainingConfig(n_clusters=N_TYPES, random_state=seed, **defaults)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -172,9 +172,14 @@ def test_stored_model(pancreas_trained, tmp_path):
     # the stored centring and loadings reproduce the reference's PCA
     x_pca = (pancreas_trained.X.toarray() - pre["pca_mean"]) @ pre["pca_loadings"]
     np.testing.assert_allclose(x_pca, pancreas_trained.obsm["X_pca"], atol=1e-3)
-    # the stored latent statistics are those of the final embedding
-    np.testing.assert_allclose(model["latent_mean"], pancreas_trained.obsm["X_dagcl"].mean(0), atol=1e-4)
-    np.testing.assert_allclose(model["latent_std"], pancreas_trained.obsm["X_dagcl"].std(0), rtol=1e-4)
+    # X_dagcl is the encoder's output standardised with the stored statistics: the space in
+    # which the stored centres give the soft assignment
+    embedding = pancreas_trained.obsm["X_dagcl"]
+    np.testing.assert_allclose(embedding.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(embedding.std(0), 1.0, rtol=1e-4)
+    module = module_from_state(settings, model["state_dict"], model["centres"])
+    proba = module.assign_standardised(torch.as_tensor(embedding)).numpy()
+    np.testing.assert_allclose(proba, pancreas_trained.obsm["dagcl_proba"], atol=1e-5)
     pancreas_trained.write_h5ad(tmp_path / "r.h5ad")
     assert_same(ad.read_h5ad(tmp_path / "r.h5ad").uns["dagcl"]["model"], model)
 

@@ -8,6 +8,7 @@ from dagcl_scverse.model.size_defaults import (
     default_carry_steps,
     default_epochs,
     resolve_batch_size,
+    size_defaults,
 )
 from dagcl_scverse.tl._settings import resolve_config
 
@@ -35,3 +36,12 @@ def test_resolve_config_scales_the_carry_and_honours_an_explicit_one():
     # epochs never change the carry: epochs=1 must give the start of the default run
     assert resolve_config(1_000_000, 12, **{**kwargs, "epochs": 1}).carry_steps == 5
     assert resolve_config(1_000_000, 12, carry_steps=7, **kwargs).carry_steps == 7
+
+
+@pytest.mark.parametrize("n_cells", [822, 200_000, 1_000_000])
+def test_resolve_config_takes_every_size_default_from_one_place(n_cells):
+    kwargs = {"epochs": None, "pretrain_epochs": None, "stages": 0, "use_rep": None}
+    config = resolve_config(n_cells, 12, **kwargs)
+    defaults = size_defaults(n_cells)
+    assert {name: getattr(config, name) for name in defaults} == defaults
+    assert size_defaults(n_cells, batch_size=512)["batch_size"] == 512

@@ -20,7 +20,7 @@ class TrainingConfig:
     random_state: int = 0
     hidden: int = 128
     attention_channels: int = 64
-    latent: int = 16
+    latent: int = 32
     #: degrees of freedom of the Student-t kernel of the soft assignment
     student_t_dof: float = 10.0
     #: self-training epochs between target refreshes
@@ -28,7 +28,7 @@ class TrainingConfig:
     #: cells whose reconstruction is scored per epoch (a seeded random subset)
     recon_cells: int = 256
     weight_decorrelation: float = 1.0
-    weight_smoothness: float = 0.1
+    weight_smoothness: float = 0.0
     #: weight of the graph-smoothness loss during self-training
     weight_smoothness_self: float = 0.0
     weight_kl: float = 1.0
@@ -40,8 +40,8 @@ class TrainingConfig:
     confidence_threshold: float = 0.8
     capacity_start: float = 0.25
     capacity_warmup: float = 0.3
-    aggregation_start: float = 0.2
-    aggregation_end: float = 0.8
+    aggregation_start: float = 0.05
+    aggregation_end: float = 0.2
     curriculum_start: float = 0.5
     sharpen_end: float = 2.0
     #: initial partition: "average_linkage" (cosine, over micro-clusters) or "kmeans"

@@ -39,7 +39,7 @@ class DAGCLModule(nn.Module):
         *,
         hidden: int = 128,
         attention_channels: int = 64,
-        latent: int = 16,
+        latent: int = 32,
         learn_temperature: bool = True,
         alpha: float = 10.0,
     ) -> None:

@@ -44,3 +44,18 @@ def resolve_batch_size(batch_size: int | None, n_cells: int) -> int | None:
     if batch_size is not None:
         return None if batch_size >= n_cells else int(batch_size)
     return None if n_cells <= FULL_BATCH_MAX_CELLS else AUTO_BATCH_SIZE
+
+
+def size_defaults(n_cells: int, batch_size: int | None = None) -> dict:
+    """The size-aware fields of a :class:`~dagcl_scverse.model.config.TrainingConfig` for ``n_cells`` cells.
+
+    ``pretrain_epochs``, ``epochs``, ``batch_size`` (``batch_size`` as given, resolved by
+    :func:`resolve_batch_size`) and ``carry_steps``: what :func:`dagcl.tl.cluster` sets unless told otherwise.
+    """
+    pretrain_epochs, epochs = default_epochs(n_cells)
+    return {
+        "pretrain_epochs": pretrain_epochs,
+        "epochs": epochs,
+        "batch_size": resolve_batch_size(batch_size, n_cells),
+        "carry_steps": default_carry_steps(n_cells),
+    }

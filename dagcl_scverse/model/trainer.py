@@ -65,6 +65,7 @@ class TrainingDivergedError(FloatingPointError):
 class TrainingResult:
     """What a run produces, as numpy arrays on the CPU."""
 
+    #: ``(n, latent)`` embedding standardised per dimension: the space the soft assignment is computed in
     embedding: np.ndarray
     proba: np.ndarray
     labels: np.ndarray
@@ -78,7 +79,7 @@ class TrainingResult:
     state_dict: dict[str, np.ndarray] | None = None
     #: ``(k, latent)`` cluster centres, in the numbering of ``labels``
     centres: np.ndarray | None = None
-    #: per-dimension mean and standard deviation of the final embedding, that the assignment standardised with
+    #: per-dimension mean and standard deviation of the encoder's final output, that ``embedding`` was standardised with
     latent_mean: np.ndarray | None = None
     latent_std: np.ndarray | None = None
     #: aggregation strength and channel capacity of the final inference pass
@@ -652,21 +653,31 @@ def _final_assignment(run: _Run, agg: float, cap: float):
         return z, run.model.soft_assign(z, mean=latent_mean, std=latent_std), latent_mean, latent_std
 
 
+def _standardise_stages(stages: dict) -> None:
+    """Each snapshot's embedding standardised per dimension over its cells, as the final one is."""
+    latent = stages["latent"]
+    mean, std = latent.mean(1, keepdims=True), latent.std(1, keepdims=True)
+    stages["latent"] = ((latent - mean) / (std + 1e-6)).astype(np.float32)
+
+
 def _result(run: _Run, history, stages, partitions, agg: float, cap: float) -> TrainingResult:
     """The final inference pass over every cell, and everything the run produced.
 
     ``partitions``: the initial partition and the labels after the first self-training epoch.
     """
     z, q, latent_mean, latent_std = _final_assignment(run, agg, cap)
+    # the embedding as the soft assignment reads it, standardised per dimension ("What we tried" #66)
+    embedding = run.model.cluster_space(z, mean=latent_mean, std=latent_std)
     if stages is not None:
+        _standardise_stages(stages)
         # the snapshot at the end of self-training is the final result itself
         cells = torch.as_tensor(stages["indices"], device=z.device)
         for s, progress in enumerate(stages["progress"]):
             if progress >= 1.0:
-                stages["latent"][s] = z[cells].cpu().numpy()
+                stages["latent"][s] = embedding[cells].cpu().numpy()
                 stages["labels"][s] = q.argmax(1)[cells].cpu().numpy()
     return TrainingResult(
-        embedding=z.cpu().numpy(),
+        embedding=embedding.cpu().numpy(),
         proba=q.cpu().numpy(),
         labels=q.argmax(1).cpu().numpy(),
         history=history,

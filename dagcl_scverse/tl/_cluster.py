@@ -173,7 +173,8 @@ def cluster(
         ``obsm[key_added + "_proba"]``); low values mark cells between clusters
         (see ``dagcl.pl.confidence``).
     ``adata.obsm["X_" + key_added]``
-        The learned embedding.
+        The learned embedding, standardised per dimension: the space in which the soft
+        assignment is computed (``sc.pp.neighbors(adata, use_rep="X_dagcl")`` reads it as is).
     ``adata.obsm[key_added + "_proba"]``
         Soft assignments (cells x n_clusters, columns in label order, rows sum to 1).
     ``adata.uns[key_added]``

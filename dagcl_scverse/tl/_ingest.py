@@ -171,7 +171,7 @@ def _map_cells(module, query, reference, indices, weights, model: Mapping) -> tu
             module, features, edge_index, edge_weight, aggregation=float(settings["aggregation"]),
             capacity=float(settings["capacity"]), latent_mean=mean, latent_std=std,
         )  # fmt: skip
-        embedding[start:stop] = z[senders.size :].numpy()
+        embedding[start:stop] = module.cluster_space(z[senders.size :], mean=mean, std=std).numpy()
         proba[start:stop] = q[senders.size :].numpy()
     return embedding, proba
 

@@ -11,7 +11,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from dagcl_scverse.model.config import TrainingConfig
-from dagcl_scverse.model.size_defaults import default_carry_steps, default_epochs, resolve_batch_size
+from dagcl_scverse.model.size_defaults import size_defaults
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu")
 MAX_STAGE_CELLS = 20_000
@@ -76,21 +76,21 @@ def resolve_config(
 
     ``settings`` are passed to :class:`~dagcl_scverse.model.config.TrainingConfig` as they are.
     """
-    default_pre, default_self = default_epochs(n_cells)
-    epochs = default_self if epochs is None else epochs
+    defaults = size_defaults(n_cells, batch_size)
+    epochs = defaults["epochs"] if epochs is None else epochs
     # Snapshots are taken at distinct self-training epochs, so there can be no more than epochs.
     if stages > epochs:
         logg.warning(f"`stages={stages}` exceeds the {epochs} self-training epochs; keeping {epochs}.")
         stages = epochs
     return TrainingConfig(
         n_clusters=n_clusters,
-        pretrain_epochs=default_pre if pretrain_epochs is None else pretrain_epochs,
+        pretrain_epochs=defaults["pretrain_epochs"] if pretrain_epochs is None else pretrain_epochs,
         epochs=epochs,
         # expression values are standardised for the initial partition as scanpy does before its
         # PCA; a representation the user chose (use_rep, e.g. PCs) is taken as it is
         init_space="input_pca" if use_rep is not None else "input_pca_scaled",
-        batch_size=resolve_batch_size(batch_size, n_cells),
-        carry_steps=settings.pop("carry_steps", default_carry_steps(n_cells)),
+        batch_size=defaults["batch_size"],
+        carry_steps=settings.pop("carry_steps", defaults["carry_steps"]),
         stage_progress=tuple(np.linspace(0.0, 1.0, stages)) if stages > 1 else ((1.0,) if stages else ()),
         **settings,
     )
