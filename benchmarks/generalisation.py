@@ -35,8 +35,9 @@ the results are written); ``--resume`` keeps the runs of a stopped invocation wi
 ``--out``. ``--compare BASELINE.json CANDIDATE.json`` applies the leave-one-data-set-out rule
 for a new default to two results files (on the final ARI, or the mean ARI that ``--metric``
 names, e.g. ``leiden_dagcl``); ``--overrides '{"latent": 32}'`` changes fields of the training
-config in every ``tl.cluster`` call, to measure a candidate default without editing the package; ``--doc-from RESULTS.json`` writes the docs section
-from a results file (means and counts computed again from its runs).
+config in every ``tl.cluster`` call, to measure a candidate default without editing the
+package; ``--doc-from RESULTS.json`` writes the docs section from a results file (means and
+counts computed again from its runs).
 """
 
 from __future__ import annotations
@@ -352,11 +353,14 @@ def config_overrides():
     """Apply the ``--overrides`` training-config fields to every ``tl.cluster`` call inside."""
     overrides = json.loads(os.environ.get(OVERRIDES_ENV) or "{}")
     original = cluster_module.train
+    if not overrides:
+        yield
+        return
 
     def train(features, edge_index, edge_weight, config, **kwargs):
         return original(features, edge_index, edge_weight, dataclasses.replace(config, **overrides), **kwargs)
 
-    cluster_module.train = train if overrides else original
+    cluster_module.train = train
     try:
         yield
     finally:

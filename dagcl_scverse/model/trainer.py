@@ -646,11 +646,12 @@ def train(
 
 
 def _final_assignment(run: _Run, agg: float, cap: float):
-    """Embedding, soft assignment and the latent mean and std it standardised with, of every cell."""
+    """Standardised embedding, soft assignment and the latent mean and std standardised with, of every cell."""
     z = run.global_embedding(agg, cap)
     latent_mean, latent_std = latent_statistics(z)
     with torch.no_grad():
-        return z, run.model.soft_assign(z, mean=latent_mean, std=latent_std), latent_mean, latent_std
+        zs = run.model.cluster_space(z, mean=latent_mean, std=latent_std)
+        return zs, run.model.assign_standardised(zs), latent_mean, latent_std
 
 
 def _standardise_stages(stages: dict) -> None:
@@ -665,13 +666,12 @@ def _result(run: _Run, history, stages, partitions, agg: float, cap: float) -> T
 
     ``partitions``: the initial partition and the labels after the first self-training epoch.
     """
-    z, q, latent_mean, latent_std = _final_assignment(run, agg, cap)
     # the embedding as the soft assignment reads it, standardised per dimension ("What we tried" #66)
-    embedding = run.model.cluster_space(z, mean=latent_mean, std=latent_std)
+    embedding, q, latent_mean, latent_std = _final_assignment(run, agg, cap)
     if stages is not None:
         _standardise_stages(stages)
         # the snapshot at the end of self-training is the final result itself
-        cells = torch.as_tensor(stages["indices"], device=z.device)
+        cells = torch.as_tensor(stages["indices"], device=embedding.device)
         for s, progress in enumerate(stages["progress"]):
             if progress >= 1.0:
                 stages["latent"][s] = embedding[cells].cpu().numpy()
