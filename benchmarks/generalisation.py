@@ -349,9 +349,10 @@ OVERRIDES_ENV = "DAGCL_BENCH_OVERRIDES"
 
 
 @contextlib.contextmanager
-def config_overrides():
-    """Apply the ``--overrides`` training-config fields to every ``tl.cluster`` call inside."""
-    overrides = json.loads(os.environ.get(OVERRIDES_ENV) or "{}")
+def config_overrides(overrides: dict | None = None):
+    """Apply training-config fields to every ``tl.cluster`` call inside (default: ``--overrides``)."""
+    if overrides is None:
+        overrides = json.loads(os.environ.get(OVERRIDES_ENV) or "{}")
     original = cluster_module.train
     if not overrides:
         yield
