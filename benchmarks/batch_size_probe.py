@@ -23,10 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 def main() -> None:
     """Time one short run and print its JSON line."""
-    import anndata as ad
-    import pandas as pd
-    import scipy.sparse as sp
-    from synthetic_large import N_TYPES, sparse_expression
+    from synthetic_large import N_TYPES, synthetic_anndata
 
     import dagcl_scverse as dagcl
 
@@ -36,9 +33,7 @@ def main() -> None:
     parser.add_argument("--graph-dir", type=Path, required=True)
     args = parser.parse_args()
     batch_size = None if args.batch_size == "auto" else int(args.batch_size)
-    features, types = sparse_expression(args.n_cells)
-    adata = ad.AnnData(features, obs=pd.DataFrame({"cell_type": pd.Categorical(types.astype(str))}))
-    adata.obsp["connectivities"] = sp.load_npz(args.graph_dir / f"graph_{args.n_cells}.npz").tocsr()
+    adata = synthetic_anndata(args.n_cells, args.graph_dir / f"graph_{args.n_cells}.npz")
     t0 = time.perf_counter()
     dagcl.tl.cluster(
         adata, N_TYPES, obsp="connectivities", batch_size=batch_size, pretrain_epochs=5, epochs=3, progress_bar=False

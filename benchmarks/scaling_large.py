@@ -102,19 +102,15 @@ def _profile_rows(profile: cProfile.Profile) -> list[dict]:
 
 def cluster_run(n_cells: int, path: Path, batch_size: int | None, nproc: int, profile: bool, labels: Path | None):
     """``tl.cluster`` with defaults (and ``batch_size``, ``nproc``) on the synthetic data; its results."""
-    import anndata as ad
-    import pandas as pd
-    import scipy.sparse as sp
-    from synthetic_large import N_TYPES, sparse_expression
+    from synthetic_large import N_TYPES, synthetic_anndata
 
     import dagcl_scverse as dagcl
     from dagcl_scverse.metrics import adjusted_rand_index
     from dagcl_scverse.model.batches import BatchPlan
     from dagcl_scverse.tl._inputs import graph_to_edges
 
-    features, types = sparse_expression(n_cells)
-    adata = ad.AnnData(features, obs=pd.DataFrame({"cell_type": pd.Categorical(types.astype(str))}))
-    adata.obsp["connectivities"] = sp.load_npz(path).tocsr()
+    adata = synthetic_anndata(n_cells, path)
+    types = adata.obs["cell_type"].astype(str).astype(np.int64).to_numpy()
     reset_peak_rss()
     profiler = cProfile.Profile() if profile else None
     t0 = time.perf_counter()

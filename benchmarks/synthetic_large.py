@@ -45,6 +45,17 @@ def sparse_expression(n_cells: int, seed: int = 0) -> tuple[sp.csr_matrix, np.nd
     return sp.vstack(blocks, format="csr"), types
 
 
+def synthetic_anndata(n_cells: int, graph_path):
+    """The synthetic cells as AnnData (types in ``obs["cell_type"]``) with a saved graph in ``obsp``."""
+    import anndata as ad
+    import pandas as pd
+
+    features, types = sparse_expression(n_cells)
+    adata = ad.AnnData(features, obs=pd.DataFrame({"cell_type": pd.Categorical(types.astype(str))}))
+    adata.obsp["connectivities"] = sp.load_npz(graph_path).tocsr()
+    return adata
+
+
 def knn_graph(features, n_neighbors: int = 15, seed: int = 0, probes: int = 3) -> sp.csr_matrix:
     """Symmetric kNN connectivities (Gaussian weights, scaled by each cell's k-th distance)."""
     pcs = torch.as_tensor(principal_components(features, 30, seed=seed))
