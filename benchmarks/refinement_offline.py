@@ -47,7 +47,7 @@ PRE_CARRY = {"carry_steps": 0, "epochs": 1}
 NEIGHBOURS = 15
 
 
-def lloyd(x: np.ndarray, labels: np.ndarray, k: int, steps: int) -> np.ndarray:
+def lloyd(x: np.ndarray, labels: np.ndarray, steps: int) -> np.ndarray:
     """``steps`` Lloyd steps from ``labels``: each cell to its nearest cluster mean (empty clusters stay empty)."""
     for _ in range(steps):
         present = np.unique(labels)
@@ -78,12 +78,12 @@ def refinements(embedding: np.ndarray, adata, initial: np.ndarray, k: int) -> di
     pcs = adata.obsm["X_pca"][:, :30]
     embedding_graph = knn_graph(embedding)
     return {
-        "lloyd1": lloyd(embedding, initial, k, 1),
-        "lloyd10": lloyd(embedding, initial, k, 10),
+        "lloyd1": lloyd(embedding, initial, 1),
+        "lloyd10": lloyd(embedding, initial, 10),
         "vote1": vote(embedding_graph, initial, k, 1),
         "vote3": vote(embedding_graph, initial, k, 3),
-        "pca_lloyd1": lloyd(pcs, initial, k, 1),
-        "pca_cosine1": lloyd(pcs / np.linalg.norm(pcs, axis=1, keepdims=True), initial, k, 1),
+        "pca_lloyd1": lloyd(pcs, initial, 1),
+        "pca_cosine1": lloyd(pcs / np.linalg.norm(pcs, axis=1, keepdims=True), initial, 1),
         "pca_vote1": vote(knn_graph(pcs), initial, k, 1),
         "graph_vote1": vote(adata.obsp["connectivities"].tocsr(), initial, k, 1),
     }
