@@ -52,7 +52,7 @@ class TrainingConfig:
     #: steps fitting the centres (embedding fixed) to the initial partition before self-training
     centre_fit_steps: int = 200
     #: initial partitions drawn (different micro-cluster seeds); the most modular on the graph is kept
-    partition_restarts: int = 5
+    partition_restarts: int = 10
     #: joint steps (encoder and centres) that carry the initial partition into the embedding
     carry_steps: int = 50
     #: seed cells per optimisation step; None trains full-batch (every cell in one step)
