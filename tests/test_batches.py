@@ -10,8 +10,9 @@ import torch
 import dagcl_scverse as dagcl
 from dagcl_scverse.metrics import adjusted_rand_index
 from dagcl_scverse.model import partition_refinement, trainer
-from dagcl_scverse.model.batches import BatchPlan, grow_balls, incoming_matrix
+from dagcl_scverse.model.batches import BatchPlan, DeviceBatches, grow_balls, incoming_matrix
 from dagcl_scverse.model.config import TrainingConfig
+from dagcl_scverse.model.context_history import ContextHistory
 from dagcl_scverse.model.features import CellFeatures
 from dagcl_scverse.model.latent_bank import LatentBank, statistics
 from dagcl_scverse.model.module import DAGCLModule
@@ -232,3 +233,59 @@ def test_the_carry_takes_carry_steps_on_every_batch_at_the_self_training_rate(pa
     features = get_features(pancreas, layer=None, use_rep=None)
     result = trainer.train(features, edge_index, edge_weight, config, progress_bar=False)
     assert carried == [(4 * result.steps_per_epoch, config.lr / result.steps_per_epoch)]
+
+
+def test_kept_context_gives_the_full_graph_embedding_until_the_weights_move(pancreas):
+    features = get_features(pancreas, layer=None, use_rep=None)
+    edge_index, edge_weight = _edges(pancreas)
+    torch.manual_seed(0)
+    model = DAGCLModule(features.shape[1], hidden=32, attention_channels=16, latent=8)
+    cells = CellFeatures(features, "cpu")
+    plan = BatchPlan(edge_index, edge_weight, pancreas.n_obs, batch_size=150)
+    batches = DeviceBatches(plan, cells)
+    history = ContextHistory(plan, 32, torch.device("cpu"))
+    history.fill(model, cells)
+    assert history.cells.size == len(np.unique(np.concatenate([b.nodes[b.n_seeds :] for b in plan.batches])))
+    with torch.no_grad():
+        full = model.encode(
+            cells.encoder_input(), torch.as_tensor(edge_index), torch.as_tensor(edge_weight), aggregation=0.7,
+            capacity=0.8,
+        )  # fmt: skip
+        for graph_batch in plan.batches:
+            batch = batches.get(graph_batch, encoded_only=True)
+            assert batch.features.shape[0] == graph_batch.n_seeds  # one process: no context is encoded
+            h = history.first_layer(model, batch)
+            z = model.encode_hidden(h, batch.graph.edge_index, batch.graph.edge_weight, aggregation=0.7, capacity=0.8)
+            torch.testing.assert_close(z[: batch.n_seeds], full[batch.seed_ids], rtol=1e-5, atol=1e-5)
+        # a step stores its seeds' first layer for the batches they are context of
+        history.table.zero_()
+        for graph_batch in plan.batches:
+            history.first_layer(model, batches.get(graph_batch, encoded_only=True))
+        torch.testing.assert_close(history.table, model.input_layer(cells.encoder_input(history.cells)))
+
+
+def test_context_of_another_process_is_encoded_from_its_features(pancreas):
+    edge_index, edge_weight = _edges(pancreas)
+    plan = BatchPlan(edge_index, edge_weight, pancreas.n_obs, batch_size=150, rank=0, world_size=2)
+    own = np.zeros(pancreas.n_obs, dtype=bool)
+    own[plan.shards[0]] = True
+    elsewhere = 0
+    for batch in plan.batches:
+        context = batch.nodes[batch.n_seeds :]
+        encoded = batch.n_encoded - batch.n_seeds
+        assert not own[context[:encoded]].any() and own[context[encoded:]].all()
+        elsewhere += encoded
+    assert elsewhere > 0
+
+
+def test_mini_batches_with_and_without_kept_context_agree(pancreas):
+    features = get_features(pancreas, layer=None, use_rep=None)
+    edge_index, edge_weight = _edges(pancreas)
+    labels = {}
+    for kept in (True, False):
+        config = TrainingConfig(
+            n_clusters=8, pretrain_epochs=15, epochs=15, batch_size=200, context_history=kept, carry_steps=10,
+            partition_restarts=2, centre_fit_steps=50,
+        )  # fmt: skip
+        labels[kept] = trainer.train(features, edge_index, edge_weight, config, progress_bar=False).labels
+    assert adjusted_rand_index(labels[True], labels[False]) > 0.8

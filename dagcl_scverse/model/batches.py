@@ -3,7 +3,8 @@
 The encoder has one attention layer, so a cell's embedding depends on its own features and on
 those of the cells it receives messages from. A batch is therefore a set of *seed* cells, whose
 losses are scored, plus their in-neighbours outside the set as unscored *context*: the seeds'
-embeddings are exactly those of a full-graph pass. Seeds are grown as balls on the kNN graph
+embeddings are exactly those of a full-graph pass (training steps may read context cells' first
+layer from a :class:`~dagcl_scverse.model.context_history.ContextHistory`, one epoch old). Seeds are grown as balls on the kNN graph
 (breadth first, most connected cells first) and their borders refined
 (:mod:`~dagcl_scverse.model.partition_refinement`), so most of a seed's neighbours are seeds too
 and the context stays small; random groups of cells would bring in ~15 context cells per seed.
@@ -27,13 +28,20 @@ from .smoothness_graph import SmoothnessGraph
 
 @dataclass(frozen=True)
 class GraphBatch:
-    """Seeds first, then context cells, with the edges into the seeds in local numbering."""
+    """Seeds first, then context cells, with the edges into the seeds in local numbering.
+
+    The context held by other processes comes first: with the seeds, the ``n_encoded`` nodes a
+    training step encodes from their features. The rest are seeds of this process's other
+    batches, whose first layer a step can read from a
+    :class:`~dagcl_scverse.model.context_history.ContextHistory` instead.
+    """
 
     nodes: np.ndarray
     n_seeds: int
     #: ``(2, E)`` local (sender, receiver) of every edge into a seed
     edge_index: np.ndarray
     edge_weight: np.ndarray
+    n_encoded: int
 
     @property
     def seeds(self) -> np.ndarray:
@@ -103,16 +111,18 @@ def shard_groups(graph: sp.csr_matrix, shard: np.ndarray, n_parts: int, capacity
     return [shard[g] for g in refined]
 
 
-def make_batch(incoming: sp.csr_matrix, seeds: np.ndarray, position: np.ndarray) -> GraphBatch:
-    """The batch of ``seeds`` with their in-neighbours as context.
+def make_batch(incoming: sp.csr_matrix, seeds: np.ndarray, position: np.ndarray, owned: np.ndarray) -> GraphBatch:
+    """The batch of ``seeds`` with their in-neighbours as context, those outside ``owned`` first.
 
     ``position`` is an ``(n,)`` scratch array of -1, restored before returning, so that a batch
-    costs O(its edges) and not O(cells).
+    costs O(its edges) and not O(cells); ``owned`` marks this process's shard, ``(n,)`` bool.
     """
     rows = incoming[seeds]
     senders = rows.indices
     position[seeds] = np.arange(seeds.size)
     context = np.unique(senders[position[senders] < 0])
+    elsewhere = ~owned[context]
+    context = np.concatenate([context[elsewhere], context[~elsewhere]])
     position[context] = seeds.size + np.arange(context.size)
     edge_index = np.stack([position[senders], np.repeat(np.arange(seeds.size), np.diff(rows.indptr))])
     position[seeds] = -1
@@ -122,6 +132,7 @@ def make_batch(incoming: sp.csr_matrix, seeds: np.ndarray, position: np.ndarray)
         n_seeds=int(seeds.size),
         edge_index=edge_index.astype(np.int32 if position.size < 2**31 else np.int64),
         edge_weight=rows.data.astype(np.float32),
+        n_encoded=int(seeds.size + elsewhere.sum()),
     )
 
 
@@ -161,7 +172,8 @@ class BatchPlan:
         self.graph_edges = (edge_index, edge_weight)
         if world_size == 1 and (batch_size is None or batch_size >= n_cells):
             self.shards = [np.arange(n_cells)]
-            self.batches = [GraphBatch(np.arange(n_cells), n_cells, np.asarray(edge_index), np.asarray(edge_weight))]
+            everyone = np.arange(n_cells)
+            self.batches = [GraphBatch(everyone, n_cells, np.asarray(edge_index), np.asarray(edge_weight), n_cells)]
             return
         incoming = incoming_matrix(edge_index, edge_weight, n_cells)
         symmetric = ((incoming + incoming.T) > 0).astype(np.int8).tocsr()
@@ -171,8 +183,10 @@ class BatchPlan:
         capacity = largest if batch_size is None else min(batch_size, largest)
         steps = math.ceil(largest / capacity)
         position = np.full(n_cells, -1, dtype=np.int64)
+        owned = np.zeros(n_cells, dtype=bool)
+        owned[self.shards[rank]] = True
         self.batches = [
-            make_batch(incoming, seeds, position)
+            make_batch(incoming, seeds, position, owned)
             for seeds in shard_groups(symmetric, self.shards[rank], steps, capacity)
         ]
 
@@ -247,11 +261,15 @@ class DeviceBatches:
         self._graphs: dict[int, DeviceGraph] = {}
         self._full = self._device_batch(plan.batches[0]) if plan.full_batch else None
 
-    def get(self, batch: GraphBatch) -> DeviceBatch:
-        """The tensors of ``batch``, one of ``plan.batches``."""
-        return self._full or self._device_batch(batch)
+    def get(self, batch: GraphBatch, *, encoded_only: bool = False) -> DeviceBatch:
+        """The tensors of ``batch``, one of ``plan.batches``.
 
-    def _device_batch(self, batch: GraphBatch) -> DeviceBatch:
+        ``encoded_only``: features of its first ``n_encoded`` nodes only, for a training step
+        that reads the other context cells' first layer from a history.
+        """
+        return self._full or self._device_batch(batch, encoded_only)
+
+    def _device_batch(self, batch: GraphBatch, encoded_only: bool = False) -> DeviceBatch:
         graph = self._graphs.get(id(batch))
         if graph is None:
             graph = self._graphs[id(batch)] = DeviceGraph.from_batch(batch, self.cells.device)
@@ -261,6 +279,8 @@ class DeviceBatches:
             seed_ids=batch.seeds,
             n_seeds=batch.n_seeds,
             full=full,
-            features=self.cells.encoder_input(None if full else batch.nodes),
+            features=self.cells.encoder_input(
+                None if full else batch.nodes[: batch.n_encoded] if encoded_only else batch.nodes
+            ),
             graph=graph,
         )

@@ -57,6 +57,9 @@ class TrainingConfig:
     carry_steps: int = 50
     #: seed cells per optimisation step; None trains full-batch (every cell in one step)
     batch_size: int | None = None
+    #: mini-batches read their context cells' first layer from those cells' own batch's latest
+    #: step (else every step encodes its context from the features)
+    context_history: bool = True
     #: proportions are estimated from the hard labels of the targets p (else of q)
     proportions_from_targets: bool = False
     #: self-training progress points at which to snapshot embedding and labels

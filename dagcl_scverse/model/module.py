@@ -65,11 +65,28 @@ class DAGCLModule(nn.Module):
 
         ``graph``: ``edge_index`` already sorted, passed to the attention layer.
         """
+        return self.encode_hidden(
+            self.input_layer(x), edge_index, edge_weight, aggregation=aggregation, capacity=capacity, graph=graph
+        )
+
+    def input_layer(self, x: Tensor | SparseFeatures) -> Tensor:
+        """The first layer's output ``(n, hidden)``: what a cell sends its neighbours messages from."""
         if isinstance(x, SparseFeatures):
             linear, activation = self.input[0], self.input[1]
-            h = activation(sparse_linear(x, linear.weight, linear.bias))
-        else:
-            h = self.input(x)
+            return activation(sparse_linear(x, linear.weight, linear.bias))
+        return self.input(x)
+
+    def encode_hidden(
+        self,
+        h: Tensor,
+        edge_index: Tensor,
+        edge_weight: Tensor | None,
+        *,
+        aggregation: float,
+        capacity: float,
+        graph: SortedGraph | None = None,
+    ) -> Tensor:
+        """Embedding ``(n, latent)`` of the first layer's output ``h`` (see :meth:`encode`)."""
         h = self.attention(h, edge_index, edge_weight, aggregation=aggregation, capacity=capacity, graph=graph)
         return self.to_latent(h)
 

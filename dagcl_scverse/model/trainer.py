@@ -18,10 +18,11 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses, schedules
-from .batches import BatchPlan, DeviceBatch, DeviceBatches
+from .batches import BatchPlan, DeviceBatch, DeviceBatches, GraphBatch
 from .centre_init import SCALE_MAX_VALUE
 from .chunked_pca import principal_components
 from .config import TrainingConfig
+from .context_history import ContextHistory
 from .features import CellFeatures
 from .inference import infer, latent_statistics, state_dict_arrays
 from .kmeans import kmeans
@@ -263,11 +264,11 @@ def _curriculum_mask(p: torch.Tensor, share: float) -> torch.Tensor:
     return mask
 
 
-def _encode(model: DAGCLModule, batch: DeviceBatch, agg: float, cap: float) -> torch.Tensor:
-    graph = batch.graph
-    z = model.encode(
-        batch.features, graph.edge_index, graph.edge_weight, aggregation=agg, capacity=cap, graph=graph.sorted
-    )
+def _encode(run: _Run, batch: DeviceBatch, agg: float, cap: float) -> torch.Tensor:
+    """The training embedding of the seeds of ``batch`` (from :meth:`_Run.training_batch`)."""
+    model, graph = run.model, batch.graph
+    h = model.input_layer(batch.features) if run.history is None else run.history.first_layer(model, batch)
+    z = model.encode_hidden(h, graph.edge_index, graph.edge_weight, aggregation=agg, capacity=cap, graph=graph.sorted)
     return z[: batch.n_seeds]
 
 
@@ -337,8 +338,14 @@ class _Run:
     steps_taken: int = 0
     timings: dict[str, np.ndarray] = field(default_factory=dict)
     bank: LatentBank | None = None
+    #: mini-batches: the first layer of context cells, kept from their own batch's step
+    history: ContextHistory | None = None
     #: the sums that give a mini-batch's KL term a full batch's gradient through the standardisation
     gradient_bank: GradientBank = field(default_factory=GradientBank)
+
+    def training_batch(self, batch: GraphBatch) -> DeviceBatch:
+        """The tensors a training step of ``batch`` reads (without the kept context's features)."""
+        return self.batches.get(batch, encoded_only=self.history is not None)
 
     def reset_bank(self, z: torch.Tensor) -> None:
         """Start the bank of latest embeddings from a global pass (mini-batches only)."""
@@ -418,9 +425,9 @@ def _carry_partition(run: _Run, labels: torch.Tensor, agg: float, cap: float) ->
     after_training = config.pretrain_epochs + config.epochs  # batch orders of their own
     for epoch in range(config.carry_steps):
         for graph_batch in plan.epoch_order(after_training + epoch, config.random_state):
-            batch = run.batches.get(graph_batch)
+            batch = run.training_batch(graph_batch)
             run.optimiser.zero_grad(set_to_none=True)
-            z_batch = _encode(model, batch, agg, cap)
+            z_batch = _encode(run, batch, agg, cap)
             loss = _representation_losses(run, z_batch, batch, config.weight_smoothness)[0]
             q = _soft_assign(model, z_batch, batch)
             loss = loss + torch.nn.functional.nll_loss(torch.log(q.clamp_min(1e-12)), labels[batch.seeds])
@@ -498,9 +505,9 @@ def _train_epoch(
     record = _EpochRecord(run.batches.plan.n_cells, config.n_clusters, run.cells.device, keep_latent=keep_latent)
     run.model.train()
     for plan_batch in run.batches.plan.epoch_order(epoch, config.random_state):
-        batch = run.batches.get(plan_batch)
+        batch = run.training_batch(plan_batch)
         run.optimiser.zero_grad(set_to_none=True)
-        z = _encode(run.model, batch, agg, cap)
+        z = _encode(run, batch, agg, cap)
         loss, recon, decor, smooth = _representation_losses(run, z, batch, weight_smooth)
         if phase:
             loss = loss + _self_training_loss(run, z, batch, targets, t, record)
@@ -606,6 +613,9 @@ def train(
         timings = {name: np.zeros(total_epochs) for name in ("epoch_seconds", "one_off_seconds")}
         if not plan.full_batch:
             run.reset_bank(run.global_embedding(*_aggregation_capacity(config, 0.0)))
+            if config.context_history:
+                run.history = ContextHistory(plan, config.hidden, device)
+                run.history.fill(model, cells)
         bar = tqdm(range(total_epochs), desc="DAGCL", disable=not progress_bar, unit="epoch")
         for epoch in bar:
             phase = int(epoch >= config.pretrain_epochs)
