@@ -24,10 +24,10 @@ def _gb(mb: float) -> str:
     return f"{mb / 1024:.2f}"
 
 
-def write_scaling(rows: list[dict], command: str) -> None:
-    """The scaling table, the growth exponent, the profile of the largest run, and the figure."""
+def write_scaling(rows: list[dict], command: str, profiled: dict | None = None) -> None:
+    """The scaling table, the growth exponent, the profile of a separate run of the largest size, and the figure."""
     c.RESULTS.mkdir(parents=True, exist_ok=True)
-    (c.RESULTS / "scaling_large.json").write_text(json.dumps(rows, indent=1))
+    (c.RESULTS / "scaling_large.json").write_text(json.dumps({"rows": rows, "profiled": profiled}, indent=1))
     table = c.markdown_table(
         ["cells", "edges", "graph (s)", "tl.cluster (s)", "epochs", "batch (steps / epoch)", "s / epoch",
          "one-off (s)", "peak RSS (GB)", "ARI", "edges inside a batch (median / min)", "context cells / seed"],
@@ -46,11 +46,11 @@ def write_scaling(rows: list[dict], command: str) -> None:
         f"(between {rows[0]['n_cells']:,} and {rows[-1]['n_cells']:,} cells).",
         "\n![time per epoch and peak memory against cells](_static/scaling_large.png)",
     ]  # fmt: skip
-    profiled = next((r for r in rows if r["profile"]), None)
     if profiled:
         text += [
-            f"\nWhere the time of the {profiled['n_cells']:,}-cell run goes (cProfile, cumulative seconds; "
-            "nested entries are included in the ones above them):\n",
+            f"\nWhere the time of a {profiled['n_cells']:,}-cell run goes: a separate run under cProfile, whose "
+            f"tl.cluster took {profiled['cluster_s']:.0f} s ({profiled['s_per_epoch']:.2f} s / epoch); cumulative "
+            "seconds, nested entries are included in the ones above them:\n",
             c.markdown_table(
                 ["function", "seconds", "share of tl.cluster"],
                 [[f"`{p['function']}`", f"{p['seconds']:.1f}", f"{p['seconds'] / profiled['cluster_s']:.0%}"]
