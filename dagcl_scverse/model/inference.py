@@ -28,6 +28,31 @@ def latent_statistics(z: Tensor) -> tuple[Tensor, Tensor]:
     return z.mean(0), z.std(0, unbiased=False)
 
 
+def embed(
+    module: DAGCLModule,
+    features: Tensor | SparseFeatures,
+    edge_index: Tensor,
+    edge_weight: Tensor | None,
+    *,
+    aggregation: float,
+    capacity: float,
+    graph: SortedGraph | None = None,
+) -> Tensor:
+    """The embedding ``(n, latent)`` of cells over their edges, without gradients.
+
+    The arguments are those of :func:`infer`, which adds the soft assignments.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            return module.encode(
+                features, edge_index, edge_weight, aggregation=aggregation, capacity=capacity, graph=graph
+            )
+    finally:
+        module.train(was_training)
+
+
 def infer(
     module: DAGCLModule,
     features: Tensor | SparseFeatures,
@@ -65,16 +90,9 @@ def infer(
     -------
     The embedding ``(n, latent)`` and the soft assignments ``(n, k)`` (rows sum to 1).
     """
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            z = module.encode(
-                features, edge_index, edge_weight, aggregation=aggregation, capacity=capacity, graph=graph
-            )
-            q = module.soft_assign(z, mean=latent_mean, std=latent_std)
-    finally:
-        module.train(was_training)
+    z = embed(module, features, edge_index, edge_weight, aggregation=aggregation, capacity=capacity, graph=graph)
+    with torch.no_grad():
+        q = module.soft_assign(z, mean=latent_mean, std=latent_std)
     return z, q
 
 

@@ -24,7 +24,7 @@ from .chunked_pca import principal_components
 from .config import TrainingConfig
 from .context_history import ContextHistory
 from .features import CellFeatures
-from .inference import infer, latent_statistics, state_dict_arrays
+from .inference import embed, latent_statistics, state_dict_arrays
 from .kmeans import kmeans
 from .latent_bank import LatentBank, statistics
 from .module import DAGCLModule
@@ -312,10 +312,10 @@ def _global_embedding(model, batches: DeviceBatches, world: World, agg: float, c
     for batch in batches.plan.batches:
         on_device = batches.get(batch)
         graph = on_device.graph
-        z = infer(
+        z = embed(
             model, on_device.features, graph.edge_index, graph.edge_weight, aggregation=agg, capacity=cap,
             graph=graph.sorted,
-        )[0][: on_device.n_seeds]  # fmt: skip
+        )[: on_device.n_seeds]  # fmt: skip
         if on_device.full:
             return z
         if z_all is None:
