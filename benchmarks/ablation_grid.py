@@ -44,11 +44,17 @@ def run_variant(file: Path, case: str, variant: str, seed: int) -> dict:
     return {"start": start, "final": c.score(truth, adata.obs["dagcl"].to_numpy())["ari"]}
 
 
+def describe(task, out: dict) -> str:
+    """The progress line of one run (the log then holds every score)."""
+    _, case, variant, seed = task
+    return f"{case}, {variant}, seed {seed}: start {out['start']:.4f}, final {out['final']:.4f}"
+
+
 def variant_summary(runs: dict, variant: str, folds: dict[str, str]) -> dict:
     """Means over seeds per case, and the changes against the full model, of one variant."""
     final = {case: np.mean([r["final"] for r in by_seed]) for case, by_seed in runs[variant].items()}
     full = {case: np.mean([r["final"] for r in by_seed]) for case, by_seed in runs[FULL].items()}
-    change = {case: final[case] - full[case] for case in final}
+    change = {case: float(final[case] - full[case]) for case in final}
     return {
         "mean_final": float(np.mean(list(final.values()))),
         "change": change,
@@ -56,8 +62,8 @@ def variant_summary(runs: dict, variant: str, folds: dict[str, str]) -> dict:
             fold: float(np.mean([d for case, d in change.items() if folds[case] == fold]))
             for fold in dict.fromkeys(folds.values())
         },
-        "moved_up": sum(d > MOVED for d in change.values()),
-        "moved_down": sum(d < -MOVED for d in change.values()),
+        "moved_up": int(sum(d > MOVED for d in change.values())),
+        "moved_down": int(sum(d < -MOVED for d in change.values())),
         "mean_spread": float(np.mean([np.std([r["final"] for r in by_seed]) for by_seed in runs[variant].values()])),
         "gain": float(np.mean([r["final"] - r["start"] for by_seed in runs[variant].values() for r in by_seed])),
     }
@@ -103,7 +109,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         files, _ = g.build_files(cases, Path(folder))
         tasks = [(files[case], case, v, seed) for case in folds for v in VARIANTS for seed in args.seeds]
-        outputs = c.run_tasks(run_variant, tasks, args.jobs)
+        outputs = c.run_tasks(run_variant, tasks, args.jobs, describe=describe)
     runs = {v: {case: [] for case in folds} for v in VARIANTS}
     for (_, case, variant, _), out in zip(tasks, outputs, strict=True):
         runs[variant][case].append(out)
