@@ -204,8 +204,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         if args.sizes:
             rows = [measured(n, graph_dir) for n in args.sizes]
-            # cProfile slows the run it watches, so the largest size is profiled in a run of its own
-            # and the timings of the table (and the growth exponent) stay unprofiled.
+            # the largest size is profiled in a run of its own, so that cProfile's overhead never
+            # reaches the table's timings or the growth exponent
             profiled = measured(max(args.sizes), graph_dir, profile=True) if args.profile else None
             tables.write_scaling(rows, command, profiled)
         if args.batch_modes:
