@@ -162,6 +162,19 @@ def test_gene_features_stay_sparse_on_the_way_to_the_model(pancreas):
     assert isinstance(get_features(pancreas, layer=None, use_rep="X_pca"), np.ndarray)
 
 
+def test_dense_x_is_converted_in_row_chunks_to_the_same_csr(pancreas, monkeypatch):
+    from dagcl_scverse.tl import _inputs
+
+    pancreas.var["highly_variable"] = np.arange(pancreas.n_vars) % 3 > 0
+    sparse = get_features(pancreas, layer=None, use_rep=None)
+    assert sparse.shape[1] == int(pancreas.var["highly_variable"].sum()) < pancreas.n_vars
+    pancreas.X = pancreas.X.toarray()
+    monkeypatch.setattr(_inputs, "DENSE_CHUNK_CELLS", 100)  # 9 chunks, the last one short
+    dense = get_features(pancreas, layer=None, use_rep=None)
+    assert sp.isspmatrix_csr(dense) and dense.has_canonical_format
+    assert (dense != sparse).nnz == 0 and dense.nnz == sparse.nnz
+
+
 def test_backed_x_gets_an_error_that_names_the_fix(pancreas, tmp_path):
     import anndata as ad
 

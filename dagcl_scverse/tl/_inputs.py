@@ -16,6 +16,8 @@ from anndata import AnnData
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: rows looked at when guessing whether features are raw counts
 RAW_COUNT_PROBE_ROWS = 1_000
+#: rows of a dense gene matrix converted to CSR at a time
+DENSE_CHUNK_CELLS = 20_000
 
 
 def _check_name(name: str, value) -> None:
@@ -94,8 +96,18 @@ def _feature_matrix(adata: AnnData, layer: str | None, use_rep: str | None) -> t
             "Load it first, e.g. `adata = adata.to_memory()` for a backed AnnData, or `adata.X = adata.X.compute()` "
             "for a dask array."
         )
-    mask = gene_mask(adata)
-    return (matrix if mask is None else matrix[:, mask]), source
+    return matrix, source
+
+
+def _genes_as_csr(matrix, mask: np.ndarray | None) -> sp.csr_matrix:
+    """Gene features as CSR, restricted to ``mask``; a dense matrix is converted a chunk of rows at a time."""
+    if sp.issparse(matrix):
+        return sp.csr_matrix(matrix if mask is None else matrix[:, mask])
+    columns = slice(None) if mask is None else mask
+    starts = range(0, matrix.shape[0], DENSE_CHUNK_CELLS)
+    # ok-dense: a chunk of at most DENSE_CHUNK_CELLS rows of the user's own dense matrix at a time
+    chunks = [sp.csr_matrix(matrix[start : start + DENSE_CHUNK_CELLS, columns]) for start in starts]
+    return sp.vstack(chunks, format="csr") if chunks else sp.csr_matrix(matrix[:, columns])
 
 
 def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None):
@@ -109,7 +121,7 @@ def get_features(adata: AnnData, *, layer: str | None, use_rep: str | None):
     _check_real_dtype(matrix.dtype, f"The features in {source}")
     if matrix.ndim != 2 or matrix.shape[1] == 0:
         raise ValueError(f"The features in {source} must be a non-empty 2-D matrix, got shape {matrix.shape}.")
-    features = sp.csr_matrix(matrix) if use_rep is None else np.asarray(matrix)
+    features = _genes_as_csr(matrix, gene_mask(adata)) if use_rep is None else np.asarray(matrix)
     values = features.data if sp.issparse(features) else features
     finite = np.isfinite(values)
     if not finite.all():
