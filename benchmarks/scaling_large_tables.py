@@ -30,7 +30,7 @@ def write_scaling(rows: list[dict], command: str, profiled: dict | None = None) 
     (c.RESULTS / "scaling_large.json").write_text(json.dumps({"rows": rows, "profiled": profiled}, indent=1))
     table = c.markdown_table(
         ["cells", "edges", "graph (s)", "tl.cluster (s)", "epochs", "batch (steps / epoch)", "s / epoch",
-         "one-off (s)", "peak RSS (GB)", "ARI", "edges inside a batch (median / min)", "context cells / seed"],
+         "one-off (s)", "peak RSS (GiB)", "ARI", "edges inside a batch (median / min)", "context cells / seed"],
         [
             [f"{r['n_cells']:,}", f"{r['n_edges']:,}", f"{r.get('graph_s', float('nan')):.0f}",
              f"{r['cluster_s']:.0f}", r["epochs"], f"{r['batch_size']:,} ({r['steps_per_epoch']})",
@@ -70,7 +70,7 @@ def write_batch_modes(pairs: list[tuple[dict, dict]], command: str) -> None:
             body.append([f"{r['n_cells']:,}", name, r["steps_per_epoch"], f"{r['cluster_s']:.0f}",
                          f"{r['s_per_epoch']:.2f}", _gb(r["peak_rss_mb"]), f"{r['ari']:.3f}"])  # fmt: skip
     table = c.markdown_table(
-        ["cells", "training", "steps / epoch", "tl.cluster (s)", "s / epoch", "peak RSS (GB)", "ARI"], body
+        ["cells", "training", "steps / epoch", "tl.cluster (s)", "s / epoch", "peak RSS (GiB)", "ARI"], body
     )
     c.write_section("batch_modes", f"Command: `{command}`\n\n{table}")
 
@@ -83,7 +83,7 @@ def write_nproc(one: dict, two: dict, labels_one, labels_two, command: str) -> N
         [r["world_size"], f"{r['cluster_s']:.0f}", f"{r['s_per_epoch']:.2f}", _gb(r["peak_rss_mb"]), f"{r['ari']:.3f}"]
         for r in (one, two)
     ]
-    table = c.markdown_table(["processes", "tl.cluster (s)", "s / epoch", "peak RSS of the parent (GB)", "ARI"], body)
+    table = c.markdown_table(["processes", "tl.cluster (s)", "s / epoch", "peak RSS of the parent (GiB)", "ARI"], body)
     c.write_section(
         "nproc",
         f"Command: `{command}`, {one['n_cells']:,} cells\n\n{table}\n\nARI between the two runs' labels: {agreement:.3f}.",

@@ -118,6 +118,20 @@ def test_train_on_h5ad_with_graph_uses_it(trained, capsys):
     assert params["n_clusters_estimated"]  # never taken from the 4 label types
 
 
+def test_train_in_mini_batches(trained, capsys):
+    _, folder = trained
+    status = main(
+        ["train", "--data", str(folder / "result" / "r.h5ad"), "--pretrain-epochs", "2", "--epochs", "2",
+         "--n-clusters", "4", "--batch-size", "64", "--out", str(folder / "batches.h5ad"), "--no-markers"]
+    )  # fmt: skip
+    capsys.readouterr()
+    assert status == 0
+    params = ad.read_h5ad(folder / "batches.h5ad").uns["dagcl"]["params"]
+    # 152 cells in batches of at most 64 seeds: an epoch is three steps
+    assert params["steps_per_epoch"] == 3
+    assert params["batch_size"] <= 64
+
+
 def test_missing_file_is_one_line_exit_2(tmp_path):
     done = dagcl_command("train", "--data", tmp_path / "absent.h5")
     assert done.returncode == 2
@@ -132,6 +146,7 @@ def test_missing_file_is_one_line_exit_2(tmp_path):
     ("flags", "message"),
     [
         (["--epochs", "0"], "--epochs: expected a positive integer"),
+        (["--batch-size", "0"], "--batch-size: expected a positive integer"),
         (["--n-clusters", "1"], "--n-clusters: expected at least 2"),
         (["--lr", "-1"], "--lr: expected a positive number"),
         (["--schedule", "cubic"], "--schedule: invalid choice"),
