@@ -162,7 +162,7 @@ def scaling_figure(rows: list[dict], path: Path) -> None:
     axes[0].legend(frameon=False)
     axes[1].loglog(n, [r["peak_rss_mb"] / 1024 for r in rows], "o-", color="#D55E00")
     axes[1].set_xlabel("cells")
-    axes[1].set_ylabel("peak RSS (GB)")
+    axes[1].set_ylabel("peak RSS (GiB)")
     fig.savefig(path, dpi=150)
 
 
@@ -198,7 +198,7 @@ def main() -> None:
     exponent_all = np.polyfit(np.log(n[big]), np.log(spe[big]), 1)[0] if big.sum() >= 2 else float("nan")
     exponent_top = np.log(spe[-1] / spe[-2]) / np.log(n[-1] / n[-2]) if len(n) >= 2 else float("nan")
     table = c.markdown_table(
-        ["cells", "edges", "s / epoch", "tl.cluster (s)", "preprocessing (s)", "peak RSS (GB)", "ARI"],
+        ["cells", "edges", "s / epoch", "tl.cluster (s)", "preprocessing (s)", "peak RSS (GiB)", "ARI"],
         [
             [
                 f"{r['n_cells']:,}",
