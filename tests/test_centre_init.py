@@ -43,3 +43,15 @@ def test_micro_clusters_on_a_subsample_label_every_cell_within_one_population(mo
     assert len(np.unique(micro)) > 10
     for group in np.unique(micro):
         assert len(np.unique(truth[micro == group])) == 1
+
+
+def test_a_deeper_cut_of_the_linkage_tree_is_a_prefix_of_its_merges():
+    generator = torch.Generator().manual_seed(3)
+    means = torch.nn.functional.normalize(torch.randn(40, 6, generator=generator), dim=1)
+    sizes = torch.randint(1, 30, (40,), generator=generator)
+    merges = centre_init.linkage_merges(means, sizes, 4)
+    assert len(merges) == 36
+    for n_groups in (4, 7, 12):
+        alone = centre_init.groups_after(centre_init.linkage_merges(means, sizes, n_groups), 40)
+        torch.testing.assert_close(centre_init.groups_after(merges[: 40 - n_groups], 40), alone)
+        assert len(torch.unique(alone)) == n_groups

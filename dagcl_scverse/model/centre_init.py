@@ -9,10 +9,13 @@ the dot product of their (unnormalised) mean vectors, so exact average linkage c
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
 from .kmeans import kmeans
+from .noise_clusters import cut_without_noise
 
 MICRO_CLUSTERS = 200
 #: above this many cells the micro-cluster centres are fitted on a subsample of this size
@@ -40,13 +43,21 @@ def average_linkage_groups(means: Tensor, sizes: Tensor, k: int) -> Tensor:
     -------
     ``(m,)`` int tensor: the merged group (0..k-1) of each input group.
     """
+    return groups_after(linkage_merges(means, sizes, k), means.shape[0])
+
+
+def linkage_merges(means: Tensor, sizes: Tensor, k: int) -> list[tuple[int, int]]:
+    """The pairs ``(a, b)`` that cosine average linkage merges, in order, until ``k`` groups remain (``b`` into ``a``).
+
+    The first ``m - c`` of them give the cut into ``c >= k`` groups (:func:`groups_after`).
+    """
     m = means.shape[0]
     # ok-dense: micro-clusters x micro-clusters (m <= a few hundred), never cells
     sim = (means @ means.T).double()
     sizes = sizes.double().clone()
     alive = torch.ones(m, dtype=torch.bool)
-    owner = torch.arange(m)
     sim.fill_diagonal_(-float("inf"))
+    merges = []
     for _ in range(m - k):
         masked = sim.masked_fill(~(alive[:, None] & alive[None, :]), -float("inf"))
         flat = int(torch.argmax(masked))
@@ -57,6 +68,14 @@ def average_linkage_groups(means: Tensor, sizes: Tensor, k: int) -> Tensor:
         sim[a, a] = -float("inf")
         sizes[a] += sizes[b]
         alive[b] = False
+        merges.append((a, b))
+    return merges
+
+
+def groups_after(merges: list[tuple[int, int]], m: int) -> Tensor:
+    """``(m,)`` group (numbered from 0) of each of ``m`` input groups after ``merges``."""
+    owner = torch.arange(m)
+    for a, b in merges:
         owner[owner == b] = a
     _, relabelled = torch.unique(owner, return_inverse=True)
     return relabelled
@@ -78,11 +97,20 @@ def _micro_clusters(u: Tensor, m: int, seed: int) -> Tensor:
     return torch.cat([torch.cdist(u[i : i + NEAREST_CHUNK], centres).argmin(1) for i in range(0, n, NEAREST_CHUNK)])
 
 
-def initial_centres(z: Tensor, k: int, *, space: Tensor | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
+def _linkage_cut(merges: list[tuple[int, int]], micro: Tensor, m: int, n_groups: int) -> Tensor:
+    """Cell labels of the micro-clusters' linkage tree (``merges`` down to k groups) cut into ``n_groups >= k``."""
+    return groups_after(merges[: m - n_groups], m).to(micro.device)[micro]
+
+
+def initial_centres(
+    z: Tensor, k: int, *, space: Tensor | None = None, seed: int = 0, edge_index: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Centres ``(k, d)`` in the embedding ``z`` and labels ``(n,)`` of the initial partition.
 
     The partition is cosine average linkage over micro-clusters of ``space`` (``z`` when None);
-    the centres are the embedding means of its groups.
+    the centres are the embedding means of its groups. With the cell graph's ``edge_index``,
+    clusters that are not communities of the graph give their place to deeper cuts of the same
+    tree (:mod:`.noise_clusters`).
     """
     n = z.shape[0]
     space = z if space is None else space
@@ -99,10 +127,10 @@ def initial_centres(z: Tensor, k: int, *, space: Tensor | None = None, seed: int
     m = int(present.sum())
     means = torch.zeros(m, u.shape[1], dtype=u.dtype, device=u.device).index_add_(0, micro, u) / sizes[:, None]
     if m <= k:
-        group_of_micro = torch.arange(m, device=z.device)
+        labels = torch.arange(m, device=z.device)[micro]
     else:
-        group_of_micro = average_linkage_groups(means.cpu(), sizes.cpu(), k).to(z.device)
-    labels = group_of_micro[micro]
+        cut_at = functools.partial(_linkage_cut, linkage_merges(means.cpu(), sizes.cpu(), k), micro, m)
+        labels = cut_at(k) if edge_index is None else cut_without_noise(cut_at, edge_index, k, m)
     n_groups = int(labels.max()) + 1
     counts = torch.bincount(labels, minlength=n_groups).to(z)
     centres = torch.zeros(n_groups, z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, labels, z)

@@ -53,6 +53,9 @@ class TrainingConfig:
     centre_fit_steps: int = 200
     #: initial partitions drawn (different micro-cluster seeds); the most modular on the graph is kept
     partition_restarts: int = 10
+    #: clusters of the initial partition that are not communities of the cell graph give their
+    #: place to deeper cuts of the linkage tree (``model/noise_clusters.py``)
+    absorb_noise_clusters: bool = True
     #: joint steps (encoder and centres) that carry the initial partition into the embedding
     carry_steps: int = 50
     #: seed cells per optimisation step; None trains full-batch (every cell in one step)

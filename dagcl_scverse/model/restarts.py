@@ -45,16 +45,19 @@ def most_modular_partition(
     edge_weight: Tensor,
     restarts: int,
     seed: int,
+    absorb_noise: bool = False,
 ) -> tuple[Tensor, Tensor, int]:
     """Centres, labels and the chosen restart of the most modular of ``restarts`` initial partitions.
 
-    Above ``MAX_RESTART_CELLS`` cells only the first restart is drawn.
+    Above ``MAX_RESTART_CELLS`` cells only the first restart is drawn. With ``absorb_noise``,
+    clusters that are not graph communities give their place to deeper cuts (:mod:`.noise_clusters`).
     """
+    graph = edge_index if absorb_noise else None
     if z.shape[0] > MAX_RESTART_CELLS:
         restarts = 1
     best = None
     for i, restart_seed in enumerate(restart_seeds(seed, restarts)):
-        centres, labels = initial_centres(z, k, space=space, seed=restart_seed)
+        centres, labels = initial_centres(z, k, space=space, seed=restart_seed, edge_index=graph)
         score = modularity(labels, edge_index, edge_weight) if restarts > 1 else 0.0
         if best is None or score > best[0]:
             best = (score, centres, labels, i)

@@ -384,6 +384,7 @@ def _initial_partition(run: _Run, z: torch.Tensor) -> tuple[torch.Tensor, torch.
         zc, config.n_clusters, space=space, restarts=config.partition_restarts, seed=config.random_state,
         edge_index=torch.as_tensor(edges, dtype=torch.long, device=z.device),
         edge_weight=torch.as_tensor(weights, dtype=torch.float32, device=z.device),
+        absorb_noise=config.absorb_noise_clusters,
     )  # fmt: skip
     return centres, labels
 
