@@ -55,7 +55,7 @@ class TrainingConfig:
     partition_restarts: int = 10
     #: clusters of the initial partition that are not communities of the cell graph give their
     #: place to deeper cuts of the linkage tree (``model/noise_clusters.py``)
-    absorb_noise_clusters: bool = True
+    absorb_noise_clusters: bool = False
     #: joint steps (encoder and centres) that carry the initial partition into the embedding
     carry_steps: int = 50
     #: seed cells per optimisation step; None trains full-batch (every cell in one step)
