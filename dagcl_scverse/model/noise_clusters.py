@@ -11,6 +11,9 @@ tree is cut at ``k + 1`` up to ``k + m`` clusters; at the first cut with exactly
 communities, every other cluster joins the community its cells share most edges with. Where no
 such cut exists the cut at ``k`` is kept, so the partition is never cut deeper than the pieces it
 frees. Everything is O(edges) plus ``clusters x clusters`` tables.
+
+Off by default (``TrainingConfig.absorb_noise_clusters``): it passed the leave-one-out rule on
+the ``--quick`` grid and lost on the full grid's other cases ("What we tried" #73).
 """
 
 from __future__ import annotations
