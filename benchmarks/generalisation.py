@@ -661,6 +661,18 @@ def build_files(cases: list[Case], folder: Path, check: bool = False) -> tuple[d
     return files, infos
 
 
+def runs_by_case(run_case, cases: list[Case], seeds, jobs: int) -> dict[str, list]:
+    """``run_case(file, name, seed)`` for every case and seed in ``jobs`` workers, the outputs grouped by case name."""
+    with tempfile.TemporaryDirectory() as folder:
+        files, _ = build_files(cases, Path(folder))
+        tasks = [(files[case.name], case.name, seed) for case in cases for seed in seeds]
+        runs = c.run_tasks(run_case, tasks, jobs)
+    results = {}
+    for task, run in zip(tasks, runs, strict=True):
+        results.setdefault(task[1], []).append(run)
+    return results
+
+
 def main() -> None:
     """Build the cases, run every (case, seed) and write the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

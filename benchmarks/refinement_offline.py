@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -137,13 +136,7 @@ def main() -> None:
     by_name = g.cases_by_name()
     cases = [by_name[name] for name in args.cases] if args.cases else [
         case for case in g.quick_cases() if case.variant != "nn10"]  # fmt: skip
-    with tempfile.TemporaryDirectory() as folder:
-        files, _ = g.build_files(cases, Path(folder))
-        tasks = [(files[case.name], case.name, seed) for case in cases for seed in args.seeds]
-        runs = c.run_tasks(run_case, tasks, args.jobs)
-    results = defaultdict(list)
-    for task, run in zip(tasks, runs, strict=True):
-        results[task[1]].append(run)
+    results = g.runs_by_case(run_case, cases, args.seeds, args.jobs)
     (c.RESULTS / "refinement_offline.json").write_text(json.dumps(results, indent=1))
     print(table(results))
 
