@@ -6,9 +6,12 @@ of communities, and the median over DAGCL's clusters (30 cells or more) of the p
 ratio of the within-cluster covariance, ``(sum of eigenvalues)^2 / sum of squared eigenvalues``:
 about the number of directions a cluster's cells spread along. A kNN graph of a cluster that
 spreads along few directions is mesh-like, and modularity then rewards cutting it into pieces.
-Labels only score.
+With ``--stages``, Leiden on ``X_dagcl`` is also measured at two earlier points of the same
+training: the pre-trained embedding before the initial partition is carried into it
+(``carry_steps=0, epochs=1``) and the start of self-training (``epochs=1``), to tell what the
+carry and self-training do to the embedding from what pre-training leaves. Labels only score.
 
-Usage: ``python benchmarks/leiden_embedding.py pancreas/standard worm/standard --seed 0``
+Usage: ``python benchmarks/leiden_embedding.py pancreas/standard worm/standard --seed 0 [--stages]``
 """
 
 from __future__ import annotations
@@ -41,11 +44,32 @@ def within_cluster_ratio(points: np.ndarray, labels: np.ndarray) -> float:
     return float(np.median([participation_ratio(points[labels == label]) for label in large]))
 
 
+#: the earlier points of training that ``--stages`` measures, as ``(name, config overrides, epochs)``
+STAGES = (("pre-trained, before the carry", {"carry_steps": 0}, 1), ("start of self-training", {}, 1))
+
+
+def leiden_at_stages(adata, truth: np.ndarray, seed: int) -> None:
+    """Print Leiden's ARI and communities on ``X_dagcl`` at each of ``STAGES`` (on a copy of ``adata``)."""
+    for stage, overrides, epochs in STAGES:
+        run = adata.copy()
+        with g.config_overrides(overrides):
+            dagcl.tl.cluster(
+                run, n_clusters=len(np.unique(truth)), random_state=seed, epochs=epochs, progress_bar=False, stages=0
+            )
+        communities = g.leiden_on(run, "X_dagcl", seed)
+        print(
+            f"  Leiden on X_dagcl, {stage}: ARI {c.score(truth, communities)['ari']:.3f}, "
+            f"{len(np.unique(communities))} communities",
+            flush=True,
+        )
+
+
 def main() -> None:
-    """Print, per case and space, Leiden's ARI and communities and the within-cluster ratio."""
+    """Print, per case and space, Leiden's ARI and communities and the within-cluster ratio (and, with ``--stages``, earlier)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cases", nargs="+")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stages", action="store_true", help="also Leiden on X_dagcl before the carry and at epochs=1")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cases = g.cases_by_name()
@@ -64,6 +88,8 @@ def main() -> None:
                 f"of {adata.obsm[rep].shape[1]} dimensions",
                 flush=True,
             )
+        if args.stages:
+            leiden_at_stages(adata, truth, args.seed)
 
 
 if __name__ == "__main__":
