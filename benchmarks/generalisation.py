@@ -673,6 +673,23 @@ def runs_by_case(run_case, cases: list[Case], seeds, jobs: int) -> dict[str, lis
     return results
 
 
+def change_table(rows: dict[str, tuple[float, dict[str, float]]], notes: dict | None = None) -> str:
+    """A markdown table of ARI changes: per case its initial ARI and each change, then the mean change.
+
+    ``rows`` maps a case to ``(initial ARI, {column: change})``; ``notes`` maps ``(case, column)``
+    to text written after that change (the offline probes' tables).
+    """
+    notes = notes or {}
+    keys = list(next(iter(rows.values()))[1])
+    lines = ["| case | initial | " + " | ".join(keys) + " |", "|---|" + "---|" * (len(keys) + 1)]
+    for name, (initial, changes) in rows.items():
+        cells = [f"{changes[key]:+.3f}{notes.get((name, key), '')}" for key in keys]
+        lines.append(f"| {name} | {initial:.3f} | " + " | ".join(cells) + " |")
+    means = [np.mean([changes[key] for _, changes in rows.values()]) for key in keys]
+    lines.append("| mean | | " + " | ".join(f"{mean:+.3f}" for mean in means) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Build the cases, run every (case, seed) and write the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

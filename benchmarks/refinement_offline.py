@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -113,16 +112,14 @@ def table(results: dict) -> str:
     lines = []
     for embedding_name in ("carried", "pre_carry"):
         keys = list(next(iter(results.values()))[0][embedding_name]["change"])
-        lines += [f"\n{embedding_name}\n", "| case | initial | " + " | ".join(keys) + " |",
-                  "|---|" + "---|" * (len(keys) + 1)]  # fmt: skip
-        means = defaultdict(list)
-        for name, runs in results.items():
-            row = {key: np.mean([run[embedding_name]["change"][key] for run in runs]) for key in keys}
-            for key, value in row.items():
-                means[key].append(value)
-            initial = np.mean([run[embedding_name]["initial_ari"] for run in runs])
-            lines.append(f"| {name} | {initial:.3f} | " + " | ".join(f"{row[key]:+.3f}" for key in keys) + " |")
-        lines.append("| mean | | " + " | ".join(f"{np.mean(means[key]):+.3f}" for key in keys) + " |")
+        rows = {
+            name: (
+                np.mean([run[embedding_name]["initial_ari"] for run in runs]),
+                {key: np.mean([run[embedding_name]["change"][key] for run in runs]) for key in keys},
+            )
+            for name, runs in results.items()
+        }
+        lines += [f"\n{embedding_name}\n", g.change_table(rows)]
     return "\n".join(lines)
 
 

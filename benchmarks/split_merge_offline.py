@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -196,19 +195,15 @@ def run_case(file: Path, name: str, seed: int) -> dict:
 def table(results: dict) -> str:
     """Mean ARI change of each move per case (mean moves made in brackets)."""
     keys = list(next(iter(results.values()))[0]["change"])
-    lines = ["| case | initial | " + " | ".join(keys) + " |", "|---|" + "---|" * (len(keys) + 1)]
-    means = defaultdict(list)
+    rows, notes = {}, {}
     for name, runs in results.items():
-        cells = []
+        changes = {key: np.mean([run["change"][key] for run in runs]) for key in keys}
+        rows[name] = (np.mean([run["initial_ari"] for run in runs]), changes)
         for key in keys:
-            change = np.mean([run["change"][key] for run in runs])
-            means[key].append(change)
             moves = [run["moves"][key] for run in runs if key in run["moves"]]
-            cells.append(f"{change:+.3f}" + (f" ({np.mean(moves):.1f})" if moves else ""))
-        initial = np.mean([run["initial_ari"] for run in runs])
-        lines.append(f"| {name} | {initial:.3f} | " + " | ".join(cells) + " |")
-    lines.append("| mean | | " + " | ".join(f"{np.mean(means[key]):+.3f}" for key in keys) + " |")
-    return "\n".join(lines)
+            if moves:
+                notes[name, key] = f" ({np.mean(moves):.1f})"
+    return g.change_table(rows, notes)
 
 
 def main() -> None:
